@@ -1,0 +1,70 @@
+"""mailbill: e-mail a business's documents (invoices, rent notices, dunning letters).
+
+The front door: every public name is re-exported here and listed in ``__all__``.
+Anything not listed is private and may change without notice.
+"""
+
+from mailbill._models import Address, Attachment, OutgoingMessage, SendReceipt
+from mailbill._version import __version__
+from mailbill.errors import (
+    AccountError,
+    AddressError,
+    AttachmentError,
+    AuthenticationError,
+    ConfigurationError,
+    DeliveryError,
+    DocumentError,
+    HeaderInjectionError,
+    InvalidTransitionError,
+    ItemNotFoundError,
+    MailbillError,
+    MissingDependencyError,
+    MissingFieldError,
+    OutboxError,
+    PermanentDeliveryError,
+    RateLimitedError,
+    RecipientsRefusedError,
+    RefusedRecipient,
+    SenderNotResolvedError,
+    TemplateError,
+    TemplateNotFoundError,
+    TemplateSecurityError,
+    TemplateSyntaxError,
+    TLSError,
+    TransientDeliveryError,
+    UnsupportedFeatureError,
+)
+
+__all__ = [
+    "AccountError",
+    "Address",
+    "AddressError",
+    "Attachment",
+    "AttachmentError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "DeliveryError",
+    "DocumentError",
+    "HeaderInjectionError",
+    "InvalidTransitionError",
+    "ItemNotFoundError",
+    "MailbillError",
+    "MissingDependencyError",
+    "MissingFieldError",
+    "OutboxError",
+    "OutgoingMessage",
+    "PermanentDeliveryError",
+    "RateLimitedError",
+    "RecipientsRefusedError",
+    "RefusedRecipient",
+    "SendReceipt",
+    "SenderNotResolvedError",
+    "TLSError",
+    "TemplateError",
+    "TemplateNotFoundError",
+    "TemplateSecurityError",
+    "TemplateSyntaxError",
+    "TransientDeliveryError",
+    "UnsupportedFeatureError",
+    "__version__",
+]

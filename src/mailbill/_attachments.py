@@ -1,0 +1,88 @@
+"""Checks for attachment content: the content type from the name, PDFs with pypdf."""
+
+from __future__ import annotations
+
+import io
+import logging
+import mimetypes
+
+from mailbill.errors import AttachmentError
+
+logger = logging.getLogger(__name__)
+
+#: The default limit on the total size of a message's attachments (SMTP servers
+#: commonly refuse messages over 20-25 MB once base64 has grown them by a third).
+DEFAULT_MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+
+_KNOWN_TYPES = {
+    ".pdf": "application/pdf",
+    ".xml": "application/xml",  # e-invoices (UBL, ZUGFeRD/Factur-X sidecars)
+    ".csv": "text/csv",
+    ".txt": "text/plain",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".zip": "application/zip",
+}
+
+
+def guess_content_type(filename: str) -> str:
+    """Guess a MIME type from a file name; ``application/octet-stream`` when unknown.
+
+    A small table is consulted first, so the answer does not depend on the host's
+    ``mimetypes`` configuration for the files business documents use.
+    """
+    lower = filename.lower()
+    dot = lower.rfind(".")
+    if dot >= 0 and lower[dot:] in _KNOWN_TYPES:
+        return _KNOWN_TYPES[lower[dot:]]
+    guessed, _ = mimetypes.guess_type(filename, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def check_content_type(content_type: str, filename: str) -> str:
+    """Return ``content_type`` lower-cased, or raise if it is not ``type/subtype``."""
+    maintype, sep, subtype = content_type.strip().lower().partition("/")
+    if not sep or not maintype or not subtype or any(c in content_type for c in ' ;"\r\n'):
+        raise AttachmentError(
+            f"attachment {filename!r}: {content_type!r} is not a MIME type of the form type/subtype",
+            filename=filename,
+        )
+    return f"{maintype}/{subtype}"
+
+
+def inspect_pdf(data: bytes, filename: str) -> tuple[int | None, bool]:
+    """Open a PDF with pypdf; return ``(pages, encrypted)``.
+
+    ``pages`` is ``None`` for an encrypted PDF that cannot be opened without a
+    password (it is still sent: many invoices are protected on purpose).
+
+    Raises:
+        AttachmentError: the data is not a PDF pypdf can open, or it has no page.
+    """
+    import pypdf  # only needed when there is a PDF
+    from pypdf.errors import PyPdfError
+
+    if not data.lstrip()[:5].startswith(b"%PDF-"):
+        raise AttachmentError(
+            f"attachment {filename!r} claims to be a PDF but does not start with %PDF-",
+            filename=filename,
+        )
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        encrypted = reader.is_encrypted
+        if encrypted:
+            try:
+                if not reader.decrypt(""):
+                    return None, True
+            except (PyPdfError, NotImplementedError):
+                return None, True
+        pages = len(reader.pages)
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
+        raise AttachmentError(
+            f"attachment {filename!r} is not a readable PDF: {exc}", filename=filename
+        ) from exc
+    if pages < 1:
+        raise AttachmentError(f"attachment {filename!r} is a PDF without pages", filename=filename)
+    return pages, encrypted

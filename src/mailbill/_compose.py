@@ -1,0 +1,100 @@
+"""Composing an :class:`~mailbill.OutgoingMessage` into MIME with the standard library.
+
+The shape of the MIME tree::
+
+    multipart/mixed                 only when there are regular attachments
+    ├── multipart/related           only when there are inline images
+    │   ├── multipart/alternative   only when there is both text and HTML
+    │   │   ├── text/plain
+    │   │   └── text/html
+    │   └── image/png (Content-ID)
+    └── application/pdf (attachment; filename per RFC 2231)
+
+Headers are encoded per RFC 2047, file names per RFC 2231, bodies as 7-bit
+quoted-printable or base64 unless the message needs SMTPUTF8 (then 8-bit UTF-8),
+so no line is ever longer than 998 octets.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage, MIMEPart
+from email.utils import format_datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailbill._models import Address, Attachment, OutgoingMessage
+
+#: 7-bit transfer encodings, CRLF line ends: safe for any SMTP server.
+POLICY_7BIT = email.policy.SMTP.clone(cte_type="7bit")
+#: For messages that need SMTPUTF8: UTF-8 headers and 8-bit bodies.
+POLICY_UTF8 = email.policy.SMTPUTF8
+
+
+def _header_address(addr: Address, *, utf8: bool) -> HeaderAddress:
+    email_addr = addr.email if utf8 else (addr.ascii_email or addr.email)
+    local, _, domain = email_addr.rpartition("@")
+    return HeaderAddress(display_name=addr.name, username=local, domain=domain)
+
+
+def _attach(part: MIMEPart, att: Attachment, *, inline: bool) -> None:
+    maintype, _, subtype = att.content_type.partition("/")
+    if inline:
+        part.add_related(
+            att.content,
+            maintype,
+            subtype,
+            disposition="inline",
+            filename=att.filename,
+            cid=f"<{att.content_id}>",
+        )
+    else:
+        part.add_attachment(att.content, maintype, subtype, filename=att.filename)
+
+
+def build_email_message(message: OutgoingMessage) -> EmailMessage:
+    """Build the standard-library message object for ``message``."""
+    utf8 = message.smtputf8
+    policy = POLICY_UTF8 if utf8 else POLICY_7BIT
+    msg = EmailMessage(policy=policy)
+    msg["From"] = _header_address(message.sender, utf8=utf8)
+    if message.to:
+        msg["To"] = [_header_address(a, utf8=utf8) for a in message.to]
+    if message.cc:
+        msg["Cc"] = [_header_address(a, utf8=utf8) for a in message.cc]
+    if message.reply_to:
+        msg["Reply-To"] = [_header_address(a, utf8=utf8) for a in message.reply_to]
+    msg["Subject"] = message.subject
+    assert message.date is not None  # set in OutgoingMessage.__post_init__
+    msg["Date"] = format_datetime(message.date)
+    msg["Message-ID"] = message.message_id
+    for name, value in message.headers:
+        msg[name] = value
+
+    inline = [a for a in message.attachments if a.inline]
+    regular = [a for a in message.attachments if not a.inline]
+    if message.html is None:
+        msg.set_content(message.text or "", subtype="plain", charset="utf-8")
+    elif message.text is None:
+        msg.set_content(message.html, subtype="html", charset="utf-8")
+    else:
+        msg.set_content(message.text, subtype="plain", charset="utf-8")
+        msg.add_alternative(message.html, subtype="html", charset="utf-8")
+    if inline:
+        html_part: MIMEPart = msg
+        if msg.is_multipart():
+            html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
+        for att in inline:
+            _attach(html_part, att, inline=True)
+    for att in regular:
+        _attach(msg, att, inline=False)
+    if "MIME-Version" not in msg:
+        msg["MIME-Version"] = "1.0"
+    return msg
+
+
+def to_bytes(message: OutgoingMessage) -> bytes:
+    """Compose ``message`` to its wire form: CRLF line ends, lines at most 998 octets."""
+    built = build_email_message(message)
+    return built.as_bytes()
