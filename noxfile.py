@@ -56,7 +56,7 @@ def docs(session: nox.Session) -> None:
     """Build the documentation, warnings as errors, offline."""
     session.install("-e", ".[docs]")
     out = ROOT / "docs" / "_build" / "html"
-    session.run("sphinx-build", "-W", "--keep-going", "-n", "-b", "html", "docs", str(out))
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", str(out))
 
 
 @nox.session
