@@ -118,6 +118,8 @@ class Decision:
         if self.sender is not None:
             lines.append(self.sender.explain())
         lines.append(self.routing.explain())
+        if self.paper_reason is not None and (self.routing.cc or self.routing.bcc):
+            lines.append("Nothing is e-mailed on paper, copies (Cc/Bcc) included.")
         return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ skipped one, so one bad address never stops a batch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -55,7 +55,7 @@ def _raw_emails(value: object) -> tuple[str, ...]:
     return tuple(raw)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Party:
     """Someone a document is for: a customer, tenant, resident or guardian.
 
@@ -79,23 +79,37 @@ class Party:
         fields: Anything else about the party a template or rule may use.
     """
 
-    name: str = ""
-    emails: tuple[str, ...] = ()
-    language: str | None = None
-    role: str = "recipient"
-    opt_in: Mapping[str, bool] = field(default_factory=dict, hash=False)
-    fields: Mapping[str, object] = field(default_factory=dict, hash=False)
+    name: str
+    emails: tuple[str, ...]
+    language: str | None
+    role: str
+    opt_in: Mapping[str, bool] = field(hash=False)
+    fields: Mapping[str, object] = field(hash=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "emails", _raw_emails(self.emails))
-        flags = _frozen_mapping(self.opt_in, "opt_in")
+    def __init__(
+        self,
+        name: str = "",
+        emails: str | Address | Iterable[str | Address] | None = (),
+        *,
+        language: str | None = None,
+        role: str = "recipient",
+        opt_in: Mapping[str, bool] | None = None,
+        fields: Mapping[str, object] | None = None,
+    ) -> None:
+        # A hand-written __init__ so that ``emails`` may be given as one string of
+        # host data while the attribute is always a tuple.
+        flags = _frozen_mapping(opt_in, "opt_in")
         for kind, flag in flags.items():
             if not isinstance(flag, bool):
-                raise DocumentError(f"opt_in[{kind!r}] of party {self.name!r} must be True or False")
+                raise DocumentError(f"opt_in[{kind!r}] of party {name!r} must be True or False")
+        if not isinstance(role, str) or not role:
+            raise DocumentError(f"role of party {name!r} must be a non-empty string")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "emails", _raw_emails(emails))
+        object.__setattr__(self, "language", language)
+        object.__setattr__(self, "role", role)
         object.__setattr__(self, "opt_in", flags)
-        if not isinstance(self.role, str) or not self.role:
-            raise DocumentError(f"role of party {self.name!r} must be a non-empty string")
-        object.__setattr__(self, "fields", _frozen_mapping(self.fields, "fields"))
+        object.__setattr__(self, "fields", _frozen_mapping(fields, "fields"))
 
     def opted_in(self, kind: str, /) -> bool | None:
         """Whether the party wants documents of ``kind`` by e-mail; ``None`` if not stated."""
@@ -136,6 +150,7 @@ class Document:
 
     kind: str
     key: str
+    _: KW_ONLY
     recipients: tuple[Party, ...] = ()
     fields: Mapping[str, object] = field(default_factory=dict, hash=False)
     attachments: tuple[Attachment, ...] = ()
@@ -170,7 +185,7 @@ class Document:
 
     @property
     def template_language(self) -> str | None:
-        """The language to render in: the document's, else the first party's that has one."""
+        """The language to render in, which is the document's, else the first party's that has one."""
         if self.language:
             return self.language
         return next((p.language for p in self.recipients if p.language), None)

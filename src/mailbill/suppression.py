@@ -7,7 +7,7 @@ address goes on paper with :attr:`~mailbill.PaperReason.BLOCKED`.
 
 The contract, :class:`SuppressionList`, is three methods so that any store can
 implement it: :class:`MemorySuppressionList` here, a table in the outbox's
-database later. Addresses are matched by :func:`suppression_key`: the whole
+database later. Addresses are matched by ``suppression_key()`` (in ``mailbill.suppression``): the whole
 address case-insensitively, with the domain in its ASCII (IDNA) form. Local parts
 are case-sensitive in theory; in practice no provider treats them so, and
 blocking too much is the safe side.
@@ -51,7 +51,7 @@ class SuppressionEntry:
     """One blocked address.
 
     Attributes:
-        address: The address as matched (see :func:`suppression_key`).
+        address: The address as matched (see ``suppression_key()`` (in ``mailbill.suppression``)).
         reason: Why it is blocked.
         note: Free text for people (the bounce text, who blocked it).
         created_at: When it was blocked (UTC).
@@ -81,7 +81,7 @@ def suppression_key(address: Address | str, /) -> str:
 class SuppressionList(Protocol):
     """The contract every suppression store implements.
 
-    Implementations must match addresses by :func:`suppression_key`, and may be
+    Implementations must match addresses by ``suppression_key()`` (in ``mailbill.suppression``), and may be
     used from several threads.
     """
 

@@ -128,6 +128,7 @@ def test_a_copy_to_the_office_alone_is_not_mail() -> None:
     assert decision.paper_reason is PaperReason.INVALID_ADDRESS
     assert decision.cc == ()
     assert decision.routing.cc[0].email == "kontor@example.se"
+    assert decision.explain().endswith("Nothing is e-mailed on paper, copies (Cc/Bcc) included.")
 
 
 def test_unresolved_sender_raises_for_mail_but_not_for_paper() -> None:
