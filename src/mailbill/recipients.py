@@ -19,12 +19,13 @@ import contextlib
 import enum
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from mailbill._documents import Document, Party
 from mailbill._models import Address
-from mailbill.errors import ConfigurationError, DocumentError, MailbillError, SenderNotResolvedError
-from mailbill.senders import SenderCascade, rule_name
+from mailbill._recipient_rules import RecipientRule, explicit, from_cascade, parties
+from mailbill.errors import ConfigurationError, DocumentError, MailbillError
+from mailbill.senders import rule_name
 from mailbill.suppression import SuppressionList, suppression_key
 
 __all__ = [
@@ -41,23 +42,6 @@ __all__ = [
 
 #: How to use a party with several addresses: every valid one, or only the first valid one.
 Mode = Literal["all", "first_valid"]
-
-
-class RecipientRule(Protocol):
-    """A recipient rule: any callable taking the document and returning who gets it.
-
-    A rule returns parties, addresses or address text: one, or an iterable of
-    them, or ``None`` for no one. Parties are subject to opt-in and their
-    addresses are taken from host data (and may be invalid); addresses a host
-    configured (the office's copy) are used as given. A plain function fits;
-    traces name it by its ``name`` attribute, else its ``__name__``.
-    """
-
-    def __call__(
-        self, document: Document, /
-    ) -> Iterable[Party | Address | str] | Party | Address | str | None:
-        """Return the recipients for ``document``."""
-        ...
 
 
 _MODES = ("all", "first_valid")
@@ -148,11 +132,15 @@ def _for_kind(value: object, kind: str) -> object:
 
 
 class _Walk:
-    """One routing pass: de-duplicates across To, Cc and Bcc."""
+    """One routing pass over a document: de-duplicates across To, Cc and Bcc."""
 
-    def __init__(self, router: Router, document: Document) -> None:
-        self.router = router
+    def __init__(
+        self, document: Document, mode: object, opt_in_required: bool, suppression: SuppressionList | None
+    ) -> None:
         self.document = document
+        self.mode = mode
+        self.opt_in_required = opt_in_required
+        self.suppression = suppression
         self.seen: set[str] = set()
         self.outcomes: list[AddressOutcome] = []
 
@@ -173,7 +161,7 @@ class _Walk:
         else:
             items = tuple(result)
         used: list[Address] = []
-        mode = _for_kind(self.router.mode, self.document.kind) or "all"
+        mode = self.mode
         for item in items:
             if isinstance(item, Party):
                 used.extend(self._party(field, item, mode))
@@ -189,7 +177,7 @@ class _Walk:
     def _party(self, field: str, party: Party, mode: object) -> list[Address]:
         kind = self.document.kind
         flag = party.opted_in(kind)
-        if flag is False or (flag is None and self.router.requires_opt_in(kind)):
+        if flag is False or (flag is None and self.opt_in_required):
             detail = f"opted out of {kind!r} by e-mail" if flag is False else f"no opt-in for {kind!r}"
             for raw in party.emails or ("",):
                 self._note(field, raw, AddressStatus.OPTED_OUT, party, detail=detail)
@@ -215,7 +203,7 @@ class _Walk:
                 # A name with control characters: send without a display name.
                 with contextlib.suppress(MailbillError):
                     address = Address(address.email, party.name)
-            suppression = self.router.suppression
+            suppression = self.suppression
             entry = suppression.is_blocked(address) if suppression is not None else None
             if entry is not None:
                 detail = f"{entry.reason.value}: {entry.note}" if entry.note else entry.reason.value
@@ -289,24 +277,24 @@ class Router:
         bcc: RecipientRule | Mapping[str, RecipientRule] | None = None,
         suppression: SuppressionList | None = None,
     ) -> None:
-        self.rules_by_kind: Mapping[str, RecipientRule] = dict(rules_by_kind or {})
-        self.default: RecipientRule = default if default is not None else parties()
+        self._rules_by_kind: Mapping[str, RecipientRule] = dict(rules_by_kind or {})
+        self._default: RecipientRule = default if default is not None else parties()
         for what, value in (("enabled_kinds", enabled_kinds), ("require_opt_in", require_opt_in)):
             if isinstance(value, str):
                 raise ConfigurationError(f"{what} must be a collection of kinds, not the string {value!r}")
-        self.enabled_kinds = None if enabled_kinds is None else frozenset(enabled_kinds)
-        self.require_opt_in: bool | frozenset[str] = (
+        self._enabled_kinds = None if enabled_kinds is None else frozenset(enabled_kinds)
+        self._require_opt_in: bool | frozenset[str] = (
             require_opt_in if isinstance(require_opt_in, bool) else frozenset(require_opt_in)
         )
         modes = mode.values() if isinstance(mode, Mapping) else (mode,)
         for value in modes:
             if value not in _MODES:
                 raise ConfigurationError(f"unknown routing mode {value!r}; use 'all' or 'first_valid'")
-        self.mode = mode
-        self.cc = cc
-        self.bcc = bcc
-        self.suppression = suppression
-        rules: list[object] = [*self.rules_by_kind.values(), self.default]
+        self._mode = mode
+        self._cc = cc
+        self._bcc = bcc
+        self._suppression = suppression
+        rules: list[object] = [*self._rules_by_kind.values(), self._default]
         for extra in (cc, bcc):
             if isinstance(extra, Mapping):
                 rules.extend(extra.values())
@@ -318,13 +306,22 @@ class Router:
 
     def requires_opt_in(self, kind: str, /) -> bool:
         """Whether parties must have opted in to get ``kind`` by e-mail."""
-        if isinstance(self.require_opt_in, bool):
-            return self.require_opt_in
-        return kind in self.require_opt_in
+        if isinstance(self._require_opt_in, bool):
+            return self._require_opt_in
+        return kind in self._require_opt_in
+
+    @property
+    def suppression(self) -> SuppressionList | None:
+        """The suppression list addresses are checked against, if any."""
+        return self._suppression
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(sorted(self._rules_by_kind))
+        return f"Router(kinds with own rules: [{kinds}], default={rule_name(self._default)!r})"
 
     def kind_enabled(self, kind: str, /) -> bool:
         """Whether documents of ``kind`` may go by e-mail at all."""
-        return self.enabled_kinds is None or kind in self.enabled_kinds
+        return self._enabled_kinds is None or kind in self._enabled_kinds
 
     def route(self, document: Document, /) -> Routing:
         """Route one document: its To, Cc and Bcc addresses with the reasoning.
@@ -336,73 +333,13 @@ class Router:
                 not a party or an address (a bug in the host's rule).
         """
         kind = document.kind
-        rule = self.rules_by_kind.get(kind, self.default)
+        rule = self._rules_by_kind.get(kind, self._default)
         name = rule_name(rule)
         if not self.kind_enabled(kind):
             return Routing(kind, name, kind_enabled=False)
-        walk = _Walk(self, document)
+        mode = _for_kind(self._mode, kind) or "all"
+        walk = _Walk(document, mode, self.requires_opt_in(kind), self._suppression)
         to = walk.run("to", rule)
-        cc = walk.run("cc", _for_kind(self.cc, kind))  # type: ignore[arg-type]
-        bcc = walk.run("bcc", _for_kind(self.bcc, kind))  # type: ignore[arg-type]
+        cc = walk.run("cc", _for_kind(self._cc, kind))  # type: ignore[arg-type]
+        bcc = walk.run("bcc", _for_kind(self._bcc, kind))  # type: ignore[arg-type]
         return Routing(kind, name, True, to, cc, bcc, tuple(walk.outcomes))
-
-
-class _Parties:
-    def __init__(self, roles: frozenset[str]) -> None:
-        self.roles = roles
-        self.name = f"parties({', '.join(sorted(roles))})" if roles else "parties"
-
-    def __call__(self, document: Document) -> tuple[Party, ...]:
-        return tuple(p for p in document.recipients if not self.roles or p.role in self.roles)
-
-
-def parties(*roles: str) -> RecipientRule:
-    """A rule giving the document's parties, all of them or those with one of ``roles``."""
-    return _Parties(frozenset(roles))
-
-
-class _Explicit:
-    def __init__(self, addresses: tuple[Address, ...], name: str) -> None:
-        self.addresses = addresses
-        self.name = name
-
-    def __call__(self, document: Document) -> tuple[Address, ...]:
-        return self.addresses
-
-
-def explicit(*addresses: str | Address, name: str | None = None) -> RecipientRule:
-    """A rule giving fixed addresses: the staff an office picked for an event type, a copy to the office.
-
-    Raises:
-        ConfigurationError: an address is not valid (a setup error, found at once).
-    """
-    parsed: list[Address] = []
-    for value in addresses:
-        try:
-            parsed.append(value if isinstance(value, Address) else Address.parse(value))
-        except MailbillError as exc:
-            raise ConfigurationError(f"explicit recipient {value!r}: {exc}") from exc
-    return _Explicit(tuple(parsed), name or "explicit")
-
-
-class _FromCascade:
-    def __init__(self, cascade: SenderCascade, name: str) -> None:
-        self.cascade = cascade
-        self.name = name
-
-    def __call__(self, document: Document) -> tuple[Address, ...]:
-        try:
-            return (self.cascade.resolve(document).sender.address,)
-        except SenderNotResolvedError:
-            return ()
-
-
-def from_cascade(cascade: SenderCascade, /, *, name: str = "cascade") -> RecipientRule:
-    """A rule giving the address a :class:`~mailbill.SenderCascade` resolves to.
-
-    004 routes the office's automatic e-mails by the same cascade as its sender
-    (case manager, client group, functional address, office address) unless the
-    office picked recipients for the event type. When the cascade finds nothing,
-    the rule gives no recipient (and the document goes on paper).
-    """
-    return _FromCascade(cascade, name)

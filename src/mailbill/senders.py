@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from mailbill._addresses import parse_many
-from mailbill._documents import Document, lookup_path
+from mailbill._documents import Document
 from mailbill._models import Address
+from mailbill._sender import Sender, SenderRule, as_sender, rule_name
+from mailbill._sender_rules import field_rule, fixed, mapping_rule
 from mailbill.errors import (
     AddressError,
     ConfigurationError,
@@ -42,89 +42,10 @@ __all__ = [
     "field_rule",
     "fixed",
     "mapping_rule",
+    "rule_name",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Sender:
-    """The From side of a message.
-
-    Example:
-        >>> s = Sender.parse("noreply@system.example", reply_to="Billing <billing@acme.example>",
-        ...                  transport="system")
-        >>> str(s.address), [str(a) for a in s.reply_to], s.transport
-        ('noreply@system.example', ['Billing <billing@acme.example>'], 'system')
-
-    Attributes:
-        address: The From address and display name.
-        reply_to: Where replies go, when not to the From address.
-        transport: The name of the transport (account) to send through; ``None``
-            means the mailer's default.
-        envelope_sender: The bounce address (SMTP MAIL FROM), when not the From address.
-    """
-
-    address: Address
-    reply_to: tuple[Address, ...] = ()
-    transport: str | None = None
-    envelope_sender: Address | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.address, Address):
-            raise ConfigurationError(
-                f"Sender.address must be an Address, got {type(self.address).__name__}; use Sender.parse()"
-            )
-        object.__setattr__(self, "reply_to", parse_many(self.reply_to))
-        if self.envelope_sender is not None and not isinstance(self.envelope_sender, Address):
-            raise ConfigurationError("Sender.envelope_sender must be an Address")
-        if self.transport is not None and (not isinstance(self.transport, str) or not self.transport):
-            raise ConfigurationError("Sender.transport must be a non-empty name or None")
-
-    @classmethod
-    def parse(
-        cls,
-        address: str | Address,
-        /,
-        *,
-        reply_to: str | Address | Iterable[str | Address] = (),
-        transport: str | None = None,
-        envelope_sender: str | Address | None = None,
-    ) -> Sender:
-        """Build a sender from text (``"Name <addr>"``) or an :class:`~mailbill.Address`.
-
-        Raises:
-            AddressError: an address does not parse.
-        """
-        addr = address if isinstance(address, Address) else Address.parse(address)
-        envelope = Address.parse(envelope_sender) if isinstance(envelope_sender, str) else envelope_sender
-        return cls(addr, parse_many(reply_to), transport, envelope)
-
-    def __str__(self) -> str:
-        text = str(self.address)
-        if self.reply_to:
-            text += f" (Reply-To: {', '.join(str(a) for a in self.reply_to)})"
-        if self.transport:
-            text += f" via {self.transport!r}"
-        return text
-
-
-class SenderRule(Protocol):
-    """A sender rule: any callable taking the document and returning a sender or nothing.
-
-    A rule returns a :class:`Sender`, an :class:`~mailbill.Address`, the text of
-    an address, or ``None`` (or ``""``) for "no answer here, ask the next rule".
-    A plain function fits. In traces a rule is named by its ``name`` attribute,
-    else its ``__name__``.
-
-    Example:
-        >>> def office_noreply(document):
-        ...     return "noreply@office.example" if document.kind == "welcome" else None
-    """
-
-    def __call__(self, document: Document, /) -> Sender | Address | str | None:
-        """Return the sender for ``document``, or ``None`` when this rule has none."""
-        ...
 
 
 class RuleStatus(enum.Enum):
@@ -177,12 +98,6 @@ class SenderResolution:
         lines = [f"From: {self.sender} (rule {self.rule!r})"]
         lines.extend(f"  {i}. {outcome}" for i, outcome in enumerate(self.trace, 1))
         return "\n".join(lines)
-
-
-def rule_name(rule: object) -> str:
-    """The name a rule is shown under: its ``name``, else its ``__name__``, else its repr."""
-    name = getattr(rule, "name", None) or getattr(rule, "__name__", None)
-    return str(name) if name else repr(rule)
 
 
 def _normalise_domain(domain: str) -> str:
@@ -277,7 +192,7 @@ class SenderCascade:
             detail = getattr(rule, "describe_missing", None)
             return RuleOutcome(name, RuleStatus.NO_VALUE, detail if isinstance(detail, str) else ""), None
         try:
-            sender = _as_sender(value)
+            sender = as_sender(value)
         except MailbillError as exc:
             return RuleOutcome(name, RuleStatus.INVALID_ADDRESS, str(exc), value=str(value)), None
         text = str(sender.address)
@@ -286,158 +201,3 @@ class SenderCascade:
             detail = f"{sender.address.email}: {sender.address.domain} is not one of {allowed}"
             return RuleOutcome(name, RuleStatus.DOMAIN_NOT_ALLOWED, detail, value=text), None
         return RuleOutcome(name, RuleStatus.ANSWERED, text, value=text), sender
-
-
-def _as_sender(value: object) -> Sender:
-    if isinstance(value, Sender):
-        return value
-    if isinstance(value, Address):
-        return Sender(value)
-    if isinstance(value, str):
-        return Sender(Address.parse(value.strip()))
-    raise ConfigurationError(f"a sender rule returned {type(value).__name__}, not a Sender, Address or str")
-
-
-class _FieldRule:
-    """A rule reading the sender's address from a dotted path of the document."""
-
-    def __init__(
-        self,
-        path: str,
-        name: str,
-        display_name_from: str | None,
-        reply_to: tuple[Address, ...],
-        transport: str | None,
-    ) -> None:
-        self.path = path
-        self.name = name
-        self.display_name_from = display_name_from
-        self.reply_to = reply_to
-        self.transport = transport
-        self.describe_missing = f"{path} is empty"
-
-    def __call__(self, document: Document) -> Sender | None:
-        value = lookup_path(document, self.path)
-        if value is None or value == "":
-            return None
-        if isinstance(value, Sender):
-            return value
-        address = value if isinstance(value, Address) else Address.parse(str(value).strip())
-        if self.display_name_from is not None and not address.name:
-            display = lookup_path(document, self.display_name_from)
-            if isinstance(display, str) and display.strip():
-                address = Address(address.email, display)
-        return Sender(address, self.reply_to, self.transport)
-
-    def __repr__(self) -> str:
-        return f"field_rule({self.path!r}, name={self.name!r})"
-
-
-def field_rule(
-    path: str,
-    /,
-    *,
-    name: str | None = None,
-    display_name_from: str | None = None,
-    reply_to: str | Address | Iterable[str | Address] = (),
-    transport: str | None = None,
-) -> SenderRule:
-    """A rule taking the sender from a dotted path in the document's context or fields.
-
-    Args:
-        path: Where the address is, e.g. ``"case_manager.email"``.
-        name: The rule's name in traces; the path by default.
-        display_name_from: A path to the display name (``"case_manager.name"``),
-            used when the address has none, so the mail is sent "in the name of" them.
-        reply_to: Reply-To addresses to add to the sender.
-        transport: The transport (account) to send through.
-
-    Raises:
-        ConfigurationError: ``path`` is empty or a Reply-To address is invalid.
-    """
-    if not path or not isinstance(path, str):
-        raise ConfigurationError("field_rule needs a dotted path such as 'case_manager.email'")
-    try:
-        replies = parse_many(reply_to)
-    except MailbillError as exc:
-        raise ConfigurationError(f"field_rule({path!r}): invalid reply_to: {exc}") from exc
-    return _FieldRule(path, name or path, display_name_from, replies, transport)
-
-
-def _configured_sender(value: object, where: str) -> Sender:
-    try:
-        return _as_sender(value)
-    except MailbillError as exc:
-        raise ConfigurationError(f"{where}: {exc}") from exc
-
-
-class _MappingRule:
-    """A rule looking the sender up by tenant and kind."""
-
-    def __init__(self, table: Mapping[object, Sender], name: str) -> None:
-        self.table = table
-        self.name = name
-        self.describe_missing = "no entry for this tenant and kind"
-
-    def __call__(self, document: Document) -> Sender | None:
-        for key in ((document.tenant, document.kind), document.tenant, (None, document.kind)):
-            if key is not None and key in self.table:
-                return self.table[key]
-        return None
-
-    def __repr__(self) -> str:
-        return f"mapping_rule(<{len(self.table)} entries>, name={self.name!r})"
-
-
-def mapping_rule(
-    table: Mapping[str | tuple[str | None, str | None], Sender | Address | str],
-    /,
-    *,
-    name: str = "mapping",
-) -> SenderRule:
-    """A rule looking the sender up by the document's tenant and/or kind.
-
-    Keys are a tenant (``"facility-7"``), a ``(tenant, kind)`` pair, or
-    ``(None, kind)`` for a kind whatever the tenant. The most specific key wins:
-    ``(tenant, kind)``, then ``tenant``, then ``(None, kind)``.
-
-    Example (003: one sender per facility):
-        >>> rule = mapping_rule({"les-tilleuls": "Les Tilleuls <factures@tilleuls.example>"})
-        >>> str(rule(Document("invoice", "i/1", tenant="les-tilleuls")))
-        'Les Tilleuls <factures@tilleuls.example>'
-
-    Raises:
-        ConfigurationError: a key has the wrong shape or a value is not a valid sender.
-    """
-    checked: dict[object, Sender] = {}
-    for key, value in table.items():
-        ok = isinstance(key, str) or (
-            isinstance(key, tuple) and len(key) == 2 and all(k is None or isinstance(k, str) for k in key)
-        )
-        if not ok or key == (None, None):
-            raise ConfigurationError(f"mapping_rule key {key!r} must be a tenant or a (tenant, kind) pair")
-        checked[key] = _configured_sender(value, f"mapping_rule entry {key!r}")
-    return _MappingRule(checked, name)
-
-
-class _FixedRule:
-    """A rule that always answers the same sender."""
-
-    def __init__(self, sender: Sender, name: str) -> None:
-        self.sender = sender
-        self.name = name
-
-    def __call__(self, document: Document) -> Sender:
-        return self.sender
-
-    def __repr__(self) -> str:
-        return f"fixed({str(self.sender)!r})"
-
-
-def fixed(sender: Sender | Address | str, /, *, name: str = "fixed") -> SenderRule:
-    """A rule that always gives ``sender``: the last step of a cascade, or the only one.
-
-    Raises:
-        ConfigurationError: ``sender`` is not a valid address.
-    """
-    return _FixedRule(_configured_sender(sender, "fixed sender"), name)

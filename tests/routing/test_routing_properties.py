@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 import mailbill._decision
 import mailbill._documents
+import mailbill._sender
+import mailbill._sender_rules
 import mailbill.recipients
 import mailbill.senders
 import mailbill.suppression
@@ -92,6 +94,8 @@ def test_docstring_examples_run() -> None:
     """This test ensures that the examples in the routing modules' docstrings are correct."""
     for module in (
         mailbill._documents,
+        mailbill._sender,
+        mailbill._sender_rules,
         mailbill.senders,
         mailbill.recipients,
         mailbill.suppression,

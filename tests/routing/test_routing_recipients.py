@@ -76,7 +76,9 @@ def test_first_valid_mode_uses_one_address_per_party() -> None:
         Party("Josiane", emails=("bad@@", "old@example.fr", "new@example.fr", "other@example.fr")),
         Party("Marc", emails=("marc@example.fr", "marc2@example.fr")),
     )
-    routing = Router(mode={"invoice": "first_valid"}, suppression=blocked).route(doc)
+    router = Router(mode={"invoice": "first_valid"}, suppression=blocked)
+    assert router.suppression is blocked
+    routing = router.route(doc)
     assert [a.email for a in routing.to] == ["new@example.fr", "marc@example.fr"]
     assert [o.status for o in routing.outcomes] == [
         AddressStatus.INVALID_ADDRESS,
@@ -161,6 +163,7 @@ def test_004_office_picked_recipients_per_event_type_else_the_cascade() -> None:
         "client_group": {"email": "groep@kantoor.example"},
         "office": {"email": "info@kantoor.example"},
     }
+    assert repr(router) == "Router(kinds with own rules: [failed_task], default='cascade')"
     failed = router.route(Document("failed_task", "task/9", context=context))
     assert failed.rule == "chosen staff"
     assert [a.email for a in failed.to] == ["an@kantoor.example", "bram@kantoor.example"]
