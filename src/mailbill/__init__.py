@@ -4,6 +4,8 @@ The front door: every public name is re-exported here and listed in ``__all__``.
 Anything not listed is private and may change without notice.
 """
 
+from mailbill._decision import Decision, PaperReason, decide
+from mailbill._documents import Document, Party
 from mailbill._models import Address, Attachment, OutgoingMessage, SendReceipt
 from mailbill._version import __version__
 from mailbill.errors import (
@@ -34,31 +36,77 @@ from mailbill.errors import (
     TransientDeliveryError,
     UnsupportedFeatureError,
 )
+from mailbill.recipients import (
+    AddressOutcome,
+    AddressStatus,
+    RecipientRule,
+    Router,
+    Routing,
+    explicit,
+    from_cascade,
+    parties,
+)
+from mailbill.senders import (
+    RuleOutcome,
+    RuleStatus,
+    Sender,
+    SenderCascade,
+    SenderResolution,
+    SenderRule,
+    field_rule,
+    fixed,
+    mapping_rule,
+)
+from mailbill.suppression import (
+    MemorySuppressionList,
+    SuppressionEntry,
+    SuppressionList,
+    SuppressionReason,
+)
 
 __all__ = [
     "AccountError",
     "Address",
     "AddressError",
+    "AddressOutcome",
+    "AddressStatus",
     "Attachment",
     "AttachmentError",
     "AuthenticationError",
     "ConfigurationError",
+    "Decision",
     "DeliveryError",
+    "Document",
     "DocumentError",
     "HeaderInjectionError",
     "InvalidTransitionError",
     "ItemNotFoundError",
     "MailbillError",
+    "MemorySuppressionList",
     "MissingDependencyError",
     "MissingFieldError",
     "OutboxError",
     "OutgoingMessage",
+    "PaperReason",
+    "Party",
     "PermanentDeliveryError",
     "RateLimitedError",
+    "RecipientRule",
     "RecipientsRefusedError",
     "RefusedRecipient",
+    "Router",
+    "Routing",
+    "RuleOutcome",
+    "RuleStatus",
     "SendReceipt",
+    "Sender",
+    "SenderCascade",
     "SenderNotResolvedError",
+    "SenderResolution",
+    "SenderRule",
+    "SuppressionEntry",
+    "SuppressionList",
+    "SuppressionReason",
     "TLSError",
     "TemplateError",
     "TemplateNotFoundError",
@@ -67,4 +115,11 @@ __all__ = [
     "TransientDeliveryError",
     "UnsupportedFeatureError",
     "__version__",
+    "decide",
+    "explicit",
+    "field_rule",
+    "fixed",
+    "from_cascade",
+    "mapping_rule",
+    "parties",
 ]
