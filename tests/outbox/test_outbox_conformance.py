@@ -1,0 +1,32 @@
+"""The conformance suite run against the memory outbox (and SQLite, once it exists)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from conformance import MakeOutbox, OutboxConformance
+
+from mailbill.outbox import MemoryOutbox, Outbox
+
+
+class TestMemoryOutbox(OutboxConformance):
+    """The memory outbox passes the conformance suite."""
+
+    @pytest.fixture
+    def make_outbox(self) -> MakeOutbox:
+        shared: list[MemoryOutbox] = []
+
+        def make(*, clock: Callable[..., object], archive: bool = False) -> Outbox:
+            # one store per test: later calls share the first outbox's data
+            outbox = MemoryOutbox(clock=clock, archive=archive)  # type: ignore[arg-type]
+            if shared:
+                outbox._lock = shared[0]._lock
+                outbox._items = shared[0]._items
+                outbox._by_key = shared[0]._by_key
+                outbox._archive = shared[0]._archive
+                outbox._suppressed = shared[0]._suppressed
+            shared.append(outbox)
+            return outbox
+
+        return make
