@@ -1,13 +1,14 @@
-"""The conformance suite run against the memory outbox (and SQLite, once it exists)."""
+"""The conformance suite run against the memory and SQLite outboxes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from conformance import MakeOutbox, OutboxConformance
 
-from mailbill.outbox import MemoryOutbox, Outbox
+from mailbill.outbox import MemoryOutbox, Outbox, SQLiteOutbox
 
 
 class TestMemoryOutbox(OutboxConformance):
@@ -30,3 +31,20 @@ class TestMemoryOutbox(OutboxConformance):
             return outbox
 
         return make
+
+
+class TestSQLiteOutbox(OutboxConformance):
+    """The SQLite outbox passes the conformance suite (a real file in tmp_path)."""
+
+    @pytest.fixture
+    def make_outbox(self, tmp_path: Path) -> Iterator[MakeOutbox]:
+        made: list[Outbox] = []
+
+        def make(*, clock: Callable[..., object], archive: bool = False) -> Outbox:
+            outbox = SQLiteOutbox(tmp_path / "outbox.sqlite3", clock=clock, archive=archive)  # type: ignore[arg-type]
+            made.append(outbox)
+            return outbox
+
+        yield make
+        for outbox in made:
+            outbox.close()

@@ -23,6 +23,7 @@ from mailbill.outbox._model import (
 )
 from mailbill.outbox.base import Clock, Outbox, OutboxSuppressionList, utc_now
 from mailbill.outbox.memory import MemoryOutbox
+from mailbill.outbox.sqlite import SQLiteOutbox
 
 __all__ = [
     "FINAL_STATUSES",
@@ -37,6 +38,7 @@ __all__ = [
     "OutboxItem",
     "OutboxSuppressionList",
     "RecoveryPolicy",
+    "SQLiteOutbox",
     "Status",
     "SuppressionEntry",
     "SuppressionReason",
