@@ -47,7 +47,10 @@ _COLUMNS = (
     "batch, kind, reference, decision, reason, next_attempt_at, lease_until, created_at, updated_at, sent_at"
 )
 
-_ATTEMPT_COLUMNS = "item_id, at, transport, outcome, smtp_code, enhanced_status, server_text, error_class, error_message, refused"
+_ATTEMPT_COLUMNS = (
+    "item_id, at, transport, outcome, smtp_code, enhanced_status, server_text, "
+    "error_class, error_message, refused"
+)
 
 
 def _us(value: datetime | None) -> int | None:
