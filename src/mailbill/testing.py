@@ -2,6 +2,7 @@
 
 - :class:`MemoryTransport` keeps what was sent in a list.
 - :class:`ScriptedTransport` returns or raises what a test scripts, one step a message.
+- :class:`FakeOutlook` stands in for Outlook's object model, for ``OutlookTransport``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,19 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from mailbill._models import OutgoingMessage, SendReceipt
+from mailbill._outlook_fake import FakeAccount, FakeComError, FakeMailItem, FakeOutlook
 from mailbill.transports.base import BaseTransport
 from mailbill.transports.memory import MemoryTransport
 
-__all__ = ["MemoryTransport", "ScriptedTransport", "Step"]
+__all__ = [
+    "FakeAccount",
+    "FakeComError",
+    "FakeMailItem",
+    "FakeOutlook",
+    "MemoryTransport",
+    "ScriptedTransport",
+    "Step",
+]
 
 #: One scripted step: an exception to raise, ``None`` to accept the message, a
 #: receipt to return, or a function of the message returning a receipt (or raising).
