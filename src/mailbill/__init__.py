@@ -4,10 +4,24 @@ The front door: every public name is re-exported here and listed in ``__all__``.
 Anything not listed is private and may change without notice.
 """
 
-from mailbill._decision import Decision, PaperReason, decide
-from mailbill._documents import Document, Party
-from mailbill._models import Address, Attachment, OutgoingMessage, SendReceipt
-from mailbill._version import __version__
+from mailbill._decision import (
+    Decision,
+    PaperReason,
+    decide,
+)
+from mailbill._documents import (
+    Document,
+    Party,
+)
+from mailbill._models import (
+    Address,
+    Attachment,
+    OutgoingMessage,
+    SendReceipt,
+)
+from mailbill._version import (
+    __version__,
+)
 from mailbill.errors import (
     AccountError,
     AddressError,
@@ -63,6 +77,17 @@ from mailbill.suppression import (
     SuppressionList,
     SuppressionReason,
 )
+from mailbill.transports import (
+    BaseTransport,
+    Capabilities,
+    FileDropTransport,
+    MemoryTransport,
+    OutlookTransport,
+    SMTPPreset,
+    SMTPServerReport,
+    SMTPTransport,
+    transport_from_url,
+)
 
 __all__ = [
     "AccountError",
@@ -73,20 +98,25 @@ __all__ = [
     "Attachment",
     "AttachmentError",
     "AuthenticationError",
+    "BaseTransport",
+    "Capabilities",
     "ConfigurationError",
     "Decision",
     "DeliveryError",
     "Document",
     "DocumentError",
+    "FileDropTransport",
     "HeaderInjectionError",
     "InvalidTransitionError",
     "ItemNotFoundError",
     "MailbillError",
     "MemorySuppressionList",
+    "MemoryTransport",
     "MissingDependencyError",
     "MissingFieldError",
     "OutboxError",
     "OutgoingMessage",
+    "OutlookTransport",
     "PaperReason",
     "Party",
     "PermanentDeliveryError",
@@ -98,6 +128,9 @@ __all__ = [
     "Routing",
     "RuleOutcome",
     "RuleStatus",
+    "SMTPPreset",
+    "SMTPServerReport",
+    "SMTPTransport",
     "SendReceipt",
     "Sender",
     "SenderCascade",
@@ -122,4 +155,5 @@ __all__ = [
     "from_cascade",
     "mapping_rule",
     "parties",
+    "transport_from_url",
 ]
