@@ -4,7 +4,10 @@ The front door: every public name is re-exported here and listed in ``__all__``.
 Anything not listed is private and may change without notice.
 """
 
+from mailbill._dispatch import Dispatcher, DispatchEvent, DispatchFailure, DispatchReport
 from mailbill._models import Address, Attachment, OutgoingMessage, SendReceipt
+from mailbill._ratelimit import Rate, RateLimiter, RateUnit
+from mailbill._retry import RetryDecision, RetryPolicy
 from mailbill._version import __version__
 from mailbill.errors import (
     AccountError,
@@ -34,31 +37,64 @@ from mailbill.errors import (
     TransientDeliveryError,
     UnsupportedFeatureError,
 )
+from mailbill.outbox import (
+    ArchiveEntry,
+    Attempt,
+    MemoryOutbox,
+    NewItem,
+    Outbox,
+    OutboxItem,
+    RecoveryPolicy,
+    SQLiteOutbox,
+    Status,
+    SuppressionEntry,
+    SuppressionReason,
+)
 
 __all__ = [
     "AccountError",
     "Address",
     "AddressError",
+    "ArchiveEntry",
     "Attachment",
     "AttachmentError",
+    "Attempt",
     "AuthenticationError",
     "ConfigurationError",
     "DeliveryError",
+    "DispatchEvent",
+    "DispatchFailure",
+    "DispatchReport",
+    "Dispatcher",
     "DocumentError",
     "HeaderInjectionError",
     "InvalidTransitionError",
     "ItemNotFoundError",
     "MailbillError",
+    "MemoryOutbox",
     "MissingDependencyError",
     "MissingFieldError",
+    "NewItem",
+    "Outbox",
     "OutboxError",
+    "OutboxItem",
     "OutgoingMessage",
     "PermanentDeliveryError",
+    "Rate",
     "RateLimitedError",
+    "RateLimiter",
+    "RateUnit",
     "RecipientsRefusedError",
+    "RecoveryPolicy",
     "RefusedRecipient",
+    "RetryDecision",
+    "RetryPolicy",
+    "SQLiteOutbox",
     "SendReceipt",
     "SenderNotResolvedError",
+    "Status",
+    "SuppressionEntry",
+    "SuppressionReason",
     "TLSError",
     "TemplateError",
     "TemplateNotFoundError",
