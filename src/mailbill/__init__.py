@@ -75,8 +75,6 @@ from mailbill.outbox import (
     RecoveryPolicy,
     SQLiteOutbox,
     Status,
-    SuppressionEntry,
-    SuppressionReason,
 )
 from mailbill.recipients import (
     AddressOutcome,
