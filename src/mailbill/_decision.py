@@ -15,6 +15,7 @@ The sender is only resolved for documents that go by e-mail.
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 
 from mailbill._documents import Document
@@ -23,6 +24,8 @@ from mailbill.recipients import AddressStatus, Router, Routing
 from mailbill.senders import SenderCascade, SenderResolution
 
 __all__ = ["Decision", "PaperReason", "decide"]
+
+logger = logging.getLogger(__name__)
 
 
 class PaperReason(enum.Enum):
@@ -156,5 +159,9 @@ def decide(document: Document, /, *, router: Router, senders: SenderCascade) -> 
     routing = router.route(document)
     reasons = _paper_reasons(routing)
     if reasons:
+        # Business keys only: addresses are personal data and stay out of logs.
+        logger.debug("document %r (%s): paper, %s", document.key, document.kind, reasons[0].value)
         return Decision(document, routing, None, reasons[0], reasons)
-    return Decision(document, routing, senders.resolve(document))
+    resolution = senders.resolve(document)
+    logger.debug("document %r (%s): mail, sender rule %r", document.key, document.kind, resolution.rule)
+    return Decision(document, routing, resolution)

@@ -98,6 +98,11 @@ class Party:
     ) -> None:
         # A hand-written __init__ so that ``emails`` may be given as one string of
         # host data while the attribute is always a tuple.
+        given: object = name
+        if given is None:  # a NULL name column in host data
+            name = ""
+        elif not isinstance(given, str):
+            raise DocumentError(f"party name must be a string, got {type(given).__name__}")
         flags = _frozen_mapping(opt_in, "opt_in")
         for kind, flag in flags.items():
             if not isinstance(flag, bool):

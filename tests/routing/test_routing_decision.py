@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from mailbill import (
@@ -38,12 +40,15 @@ def dunning_router(blocked: MemorySuppressionList) -> Router:
     return Router(enabled_kinds={"dunning/1", "dunning/2"}, suppression=blocked)
 
 
-def test_002_blocked_address_means_paper() -> None:
+def test_002_blocked_address_means_paper(caplog: pytest.LogCaptureFixture) -> None:
     """This test ensures that a customer whose only address is blocked gets the letter on paper."""
     blocked = MemorySuppressionList()
     blocked.add("buchhaltung@kunde.ch", SuppressionReason.MANUAL, note="Kunde wünscht Post")
     doc = dunning(1, Party("Kunde AG", emails=("Buchhaltung@kunde.ch",)))
-    decision = decide(doc, router=dunning_router(blocked), senders=SENDERS)
+    with caplog.at_level(logging.DEBUG, logger="mailbill._decision"):
+        decision = decide(doc, router=dunning_router(blocked), senders=SENDERS)
+    assert "'mahnlauf/7/1/1' (dunning/1): paper, blocked" in caplog.text
+    assert "kunde.ch" not in caplog.text.lower()
     assert decision.is_paper
     assert not decision.is_mail
     assert decision.paper_reason is PaperReason.BLOCKED

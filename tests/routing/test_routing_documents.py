@@ -32,6 +32,9 @@ def test_party_refuses_non_text_addresses_and_non_bool_flags() -> None:
         Party("X", emails=42)  # type: ignore[arg-type]
     with pytest.raises(DocumentError, match=r"opt_in\['notice'\]"):
         Party("X", opt_in={"notice": "yes"})  # type: ignore[dict-item]
+    with pytest.raises(DocumentError, match="party name"):
+        Party(17)  # type: ignore[arg-type]
+    assert Party(None).name == ""  # type: ignore[arg-type]
     with pytest.raises(DocumentError, match="role"):
         Party("X", role="")
 

@@ -278,3 +278,31 @@ def test_resolution_explains_itself_and_cascade_repr_names_rules() -> None:
     )
     assert len(cascade.rules) == 4
     assert "field_rule('office.email'" in repr(cascade.rules[3])
+
+
+def test_field_rule_accepts_senders_and_addresses_from_host_objects() -> None:
+    """This test ensures that a context value may already be a Sender or an Address, used as it is."""
+    ready = Sender.parse(
+        "Eva <eva@kantoor.example>", envelope_sender="bounces@kantoor.example", transport="x"
+    )
+    doc = Document(
+        "k",
+        "d/1",
+        context={"a": {"sender": ready}, "b": {"email": Address.parse("info@kantoor.example")}, "c": ""},
+    )
+    assert SenderCascade([field_rule("a.sender")]).resolve(doc).sender is ready
+    assert ready.envelope_sender == Address("bounces@kantoor.example")
+    cascade = SenderCascade([field_rule("c"), field_rule("b.email")])
+    result = cascade.resolve(doc)
+    assert result.sender == Sender(Address("info@kantoor.example"))
+    assert result.trace[0].status is RuleStatus.NO_VALUE
+    with pytest.raises(ConfigurationError, match="envelope_sender"):
+        Sender(Address("a@example.com"), envelope_sender="b@example.com")  # type: ignore[arg-type]
+
+
+def test_rule_reprs_say_what_they_are() -> None:
+    """This test ensures that built-in rules have a readable repr for logs and debugging."""
+    assert repr(fixed("a@example.com")) == "fixed('a@example.com')"
+    assert repr(mapping_rule({"t": "a@example.com"}, name="per tenant")) == (
+        "mapping_rule(<1 entries>, name='per tenant')"
+    )
