@@ -4,6 +4,7 @@ The front door: every public name is re-exported here and listed in ``__all__``.
 Anything not listed is private and may change without notice.
 """
 
+from mailbill._config import Config
 from mailbill._decision import (
     Decision,
     PaperReason,
@@ -18,6 +19,13 @@ from mailbill._dispatch import (
 from mailbill._documents import (
     Document,
     Party,
+)
+from mailbill._mailer import (
+    BatchReport,
+    Mailer,
+    Prepared,
+    Preview,
+    TemplateRenderer,
 )
 from mailbill._models import (
     Address,
@@ -142,8 +150,10 @@ __all__ = [
     "Attempt",
     "AuthenticationError",
     "BaseTransport",
+    "BatchReport",
     "Capabilities",
     "CheckReport",
+    "Config",
     "ConfigurationError",
     "Decision",
     "DeliveryError",
@@ -161,6 +171,7 @@ __all__ = [
     "LanguageResolution",
     "ListableTemplateLoader",
     "MailbillError",
+    "Mailer",
     "MappingLoader",
     "MemoryOutbox",
     "MemorySuppressionList",
@@ -176,6 +187,8 @@ __all__ = [
     "PaperReason",
     "Party",
     "PermanentDeliveryError",
+    "Prepared",
+    "Preview",
     "Rate",
     "RateLimitedError",
     "RateLimiter",
@@ -211,6 +224,7 @@ __all__ = [
     "TemplateLoader",
     "TemplateNotFoundError",
     "TemplateProblem",
+    "TemplateRenderer",
     "TemplateSecurityError",
     "TemplateSource",
     "TemplateSyntaxError",

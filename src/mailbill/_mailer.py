@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from mailbill._decision import Decision, decide
-from mailbill._dispatch import DispatchEvent, Dispatcher, DispatchReport, TransportSource
+from mailbill._dispatch import Dispatcher, DispatchEvent, DispatchReport, TransportSource
 from mailbill._documents import Document
 from mailbill._models import OutgoingMessage
 from mailbill._ratelimit import Rate
@@ -199,8 +199,7 @@ class Mailer:
             raise ConfigurationError(f"Mailer needs an Outbox, got {type(outbox).__name__}")
         if not isinstance(transports, BaseTransport) and default_transport not in transports:
             raise ConfigurationError(
-                f"default_transport {default_transport!r} is not one of the transports "
-                f"{sorted(transports)!r}"
+                f"default_transport {default_transport!r} is not one of the transports {sorted(transports)!r}"
             )
         self.outbox = outbox
         self.templates = templates
@@ -327,9 +326,7 @@ class Mailer:
             except ItemNotFoundError:
                 existing = None
             if existing is not None:
-                results.append(
-                    Prepared(document.key, document.kind, "exists", existing.status, existing.id)
-                )
+                results.append(Prepared(document.key, document.kind, "exists", existing.status, existing.id))
                 continue
             try:
                 item = self._item_for(document, batch, do_release)
