@@ -63,7 +63,7 @@ def docs(session: nox.Session) -> None:
 def examples(session: nox.Session) -> None:
     """Run every script in examples/ (each must exit 0)."""
     session.install("-e", ".[tests]")
-    for script in sorted((ROOT / "examples").glob("*.py")):
+    for script in sorted((ROOT / "examples").glob("[!_]*.py")):
         session.log(f"running {script.name}")
         session.run("python", str(script), env=ENV)
 
