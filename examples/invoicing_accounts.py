@@ -95,7 +95,8 @@ def main() -> None:
                 )
         acme_msg = acme_smtp.received.messages[0][1]
         kiosk_msg = system_smtp.received.messages[0][1]
-        assert acme_msg["Subject"] == "Faktura 501" and acme_msg["Reply-To"] is None
+        assert acme_msg["Subject"] == "Faktura 501"
+        assert acme_msg["Reply-To"] is None
         assert kiosk_msg["Reply-To"] == "ekonomi@kiosk.example"
         print(mailer.explain(docs[1]))
 
