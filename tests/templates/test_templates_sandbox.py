@@ -168,3 +168,40 @@ def test_lenient_mode_leaves_a_visible_marker() -> None:
 def test_none_renders_as_empty() -> None:
     """This test ensures that a None field prints as nothing, not as the word None."""
     assert _render("[{{ value }}]", {"value": None}) == "[]"
+
+
+@pytest.mark.parametrize(
+    ("body", "context", "field"),
+    [
+        ("{{ b + 1 }}", {}, "b"),
+        ("{{ c < 1 }}", {}, "c"),
+        ("{% for x in e %}{% endfor %}", {}, "e"),
+        ("{{ d[0] }}", {"d": []}, "d[0]"),
+        ("{{ customer.name|upper }}", {"customer": {}}, "customer.name"),
+        ("{{ total|money('SEK') }}", {}, "total"),
+    ],
+)
+def test_every_use_of_a_missing_field_names_it(body: str, context: dict[str, object], field: str) -> None:
+    """This test ensures that printing, computing, comparing, iterating, indexing or filtering a missing
+    field all raise MissingFieldError with its name."""
+    with pytest.raises(MissingFieldError) as caught:
+        _render(body, context)
+
+    assert caught.value.field == field
+
+
+def test_missing_field_in_html_names_it() -> None:
+    """This test ensures that a missing field in the autoescaped HTML part is reported as such."""
+    templates = Templates(MappingLoader({("k", "en"): {"subject": "s", "html": "<p>{{ a }}</p>"}}))
+
+    with pytest.raises(MissingFieldError) as caught:
+        templates.render("k", "en", {})
+
+    assert (caught.value.field, caught.value.template) == ("a", "k/en/html")
+
+
+def test_defined_tests_and_defaults_work_in_strict_mode() -> None:
+    """This test ensures that templates can guard optional fields in strict mode."""
+    body = "{{ a is defined }} {{ a|default('none') }} {% if b is defined and b %}b{% endif %}"
+
+    assert _render(body) == "False none "

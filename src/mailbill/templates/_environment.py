@@ -74,7 +74,8 @@ class _Budget:
             raise SecurityError(f"the template took longer than {self._limits.max_seconds} s to render")
 
     def check_size(self, value: object) -> None:
-        if isinstance(value, Sized) and not isinstance(value, Undefined):
+        # A range is bounded by max_range and holds no items; everything else sized is checked.
+        if isinstance(value, Sized) and not isinstance(value, Undefined | range):
             self.check_length(len(value))
 
     def check_length(self, length: int) -> None:
@@ -138,15 +139,29 @@ class UndefinedFieldError(UndefinedError):
 
 
 class _StrictField(StrictUndefined):
-    """Any use of a missing field (print, iterate, test, compare) raises :class:`UndefinedFieldError`."""
+    """Any use of a missing field (print, iterate, test, compare, compute) raises
+    :class:`UndefinedFieldError`, which knows the field's name and parent."""
 
     __slots__ = ()
 
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
         raise UndefinedFieldError(self._undefined_message, name=self._undefined_name, obj=self._undefined_obj)
 
-    __iter__ = __str__ = __len__ = __bool__ = __contains__ = _fail_with_undefined_error
-    __getattr__ = __getitem__ = _fail_with_undefined_error
+
+def _point_operators_at_override(cls: type[Undefined]) -> None:
+    """Jinja binds its operators (``+``, ``<``, ``[]``, ...) to the base class's failing method when
+    the class is created; point each at the override so every use names the missing field."""
+    for base in (StrictUndefined, Undefined):
+        for name, value in vars(base).items():
+            if (
+                value is Undefined._fail_with_undefined_error
+                and name not in ("_fail_with_undefined_error", "__getattr__")
+                and name not in vars(cls)
+            ):
+                setattr(cls, name, cls._fail_with_undefined_error)
+
+
+_point_operators_at_override(_StrictField)
 
 
 def make_undefined(marker: str) -> type[Undefined]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -140,6 +141,8 @@ class Templates:
         self._cache: OrderedDict[tuple[bool, bool, str, str], CompiledPart] = OrderedDict()
         self._cache_size = cache_size
         self._locales: dict[str, Locale] = {}
+        # Hosts render from worker threads; the caches are shared, so they are guarded.
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Templates({self._loader!r}, default_language={self._default!r})"
@@ -240,6 +243,7 @@ class Templates:
         )
 
     def _environment(self, *, html: bool, strict: bool) -> SandboxEnvironment:
+        # Called with self._lock held.
         env = self._environments.get((html, strict))
         if env is None:
             undefined = _StrictField if strict else self._lenient_undefined
@@ -250,16 +254,17 @@ class Templates:
 
     def _compiled(self, source: str, *, name: str, html: bool, strict: bool) -> CompiledPart:
         key = (html, strict, name, source)
-        part = self._cache.get(key)
-        if part is not None:
-            self._cache.move_to_end(key)
-            return part
-        part = compile_part(
-            self._environment(html=html, strict=strict), source, name=name, max_chars=self._max_template_chars
-        )
-        self._cache[key] = part
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            part = self._cache.get(key)
+            if part is not None:
+                self._cache.move_to_end(key)
+                return part
+            env = self._environment(html=html, strict=strict)
+        part = compile_part(env, source, name=name, max_chars=self._max_template_chars)
+        with self._lock:
+            self._cache[key] = part
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return part
 
     def _parts(
@@ -278,7 +283,9 @@ class Templates:
         return parts
 
     def _formatter(self, used: str, requested: str | None) -> LocaleFormatter:
-        return LocaleFormatter(formatting_locale(used, requested, self._locales), self._tzinfo)
+        with self._lock:
+            locale = formatting_locale(used, requested, self._locales)
+        return LocaleFormatter(locale, self._tzinfo)
 
     def _render(
         self, kind: str, language: str | None, context: Mapping[str, object], *, strict: bool
