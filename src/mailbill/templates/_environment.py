@@ -187,6 +187,13 @@ def make_undefined(marker: str) -> type[Undefined]:
         def __str__(self) -> str:
             return marker.format(field=self._path())
 
+        def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+            # Computing with a missing field (``total + 1``) has no sensible marker: say which field.
+            raise UndefinedFieldError(
+                self._undefined_message, name=self._undefined_name, obj=self._undefined_obj
+            )
+
+    _point_operators_at_override(_MarkedField)
     return _MarkedField
 
 
