@@ -55,12 +55,45 @@ def test_access_to_internals_is_refused(body: str) -> None:
     assert caught.value.template == "k/en/text"
 
 
-def test_public_attributes_and_methods_of_host_objects_work() -> None:
-    """This test ensures that the sandbox still allows what templates legitimately do."""
-    assert (
-        _render("{{ customer.name }} / {{ customer.greeting() }}", {"customer": Customer()})
-        == "Anna / Hello Anna"
+def test_public_attributes_of_host_objects_work() -> None:
+    """This test ensures that the sandbox still allows reading public attributes of host objects."""
+    assert _render("{{ customer.name }}", {"customer": Customer()}) == "Anna"
+
+
+class Invoice:
+    """A host object with a method that changes data."""
+
+    def __init__(self) -> None:
+        self.paid = False
+
+    def mark_paid(self) -> str:
+        self.paid = True
+        return "paid"
+
+
+def test_host_methods_cannot_be_called_unless_allowed() -> None:
+    """This test ensures that a template cannot call host methods (which may change data) by default."""
+    invoice = Invoice()
+
+    with pytest.raises(TemplateSecurityError, match="cannot call method 'mark_paid'"):
+        _render("{{ invoice.mark_paid() }}", {"invoice": invoice})
+    with pytest.raises(TemplateSecurityError):
+        _render("{{ f() }}", {"f": invoice.mark_paid})
+
+    assert invoice.paid is False
+    assert _render("{{ c.greeting() }}", {"c": Customer()}, allow_host_calls=True) == "Hello Anna"
+
+
+def test_builtin_methods_macros_and_jinja_helpers_can_be_called() -> None:
+    """This test ensures that what templates legitimately call still works with host calls off."""
+    body = (
+        "{% macro hi(n) %}Hi {{ n }}{% endmacro %}{{ hi('A') }}|{{ 'x'.upper() }}|"
+        "{% for k, v in d.items() %}{{ k }}={{ v }}{{ loop.cycle(',', ';') }}{% endfor %}|"
+        "{% set ns = namespace(n=1) %}{{ ns.n }}|{{ dict(a=1)['a'] }}|{{ day.replace(year=2025).year }}"
     )
+    import datetime as dt
+
+    assert _render(body, {"d": {"a": 1, "b": 2}, "day": dt.date(2024, 1, 1)}) == "Hi A|X|a=1,b=2;|1|1|2025"
 
 
 RUNAWAY = [

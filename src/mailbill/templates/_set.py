@@ -85,6 +85,9 @@ class Templates:
         max_range: The longest ``range()`` a template may create.
         max_render_seconds: Wall-clock time allowed per rendered part.
         timezone: The time zone the ``datetime`` and ``time`` filters show times in.
+        allow_host_calls: Let templates call functions and methods of the host's objects in the
+            context (``{{ customer.full_name() }}``). Off by default: a method may change data
+            (``invoice.mark_paid()``); pass values or properties instead.
         cache_size: How many compiled template parts to keep.
         clock: A monotonic clock (injectable for tests).
 
@@ -107,6 +110,7 @@ class Templates:
         max_range: int = 10_000,
         max_render_seconds: float = 2.0,
         timezone: str = "UTC",
+        allow_host_calls: bool = False,
         cache_size: int = 256,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -133,6 +137,7 @@ class Templates:
         self._default = normalize_language(default_language)
         self._fallbacks = normalize_fallbacks(fallbacks or {})
         self._strict = strict
+        self._host_calls = allow_host_calls
         self._max_template_chars = max_template_chars
         self._max_output_chars = max_output_chars
         self._limits = Limits(max_output_chars, max_operations, max_range, max_render_seconds, clock)
@@ -247,7 +252,9 @@ class Templates:
         env = self._environments.get((html, strict))
         if env is None:
             undefined = _StrictField if strict else self._lenient_undefined
-            env = SandboxEnvironment(limits=self._limits, autoescape=html, undefined=undefined)
+            env = SandboxEnvironment(
+                limits=self._limits, autoescape=html, undefined=undefined, host_calls=self._host_calls
+            )
             env.filters.update(locale_filters())
             self._environments[(html, strict)] = env
         return env
