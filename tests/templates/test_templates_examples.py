@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_example_runs(name: str) -> None:
     """This test ensures that the example script runs to the end (its own asserts included)."""
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, str(EXAMPLES / name)],
+        capture_output=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        timeout=120,
+        check=False,
     )
 
     assert result.returncode == 0, result.stderr
