@@ -86,3 +86,26 @@ def test_preview_shows_markers_and_never_raises_for_missing_fields() -> None:
 
     assert rendered.subject == "Faktura 5"
     assert rendered.text == "Hej [missing: customer.name]"
+
+
+def test_check_reports_unloadable_oversized_and_failing_templates(tmp_path: Path) -> None:
+    """This test ensures that a broken directory, a template over the size limit and a render failure
+    with the sample are each reported, and the check goes on."""
+    for kind, files in {
+        "broken": {"body.txt": "no subject"},
+        "huge": {"subject.txt": "s", "body.txt": "x" * 200},
+        "failing": {"subject.txt": "s", "body.txt": "{{ total|money('SEK') }}"},
+    }.items():
+        directory = tmp_path / kind / "sv"
+        directory.mkdir(parents=True)
+        for name, text in files.items():
+            (directory / name).write_text(text, encoding="utf-8")
+
+    report = Templates(DirectoryLoader(tmp_path), max_template_chars=100).check({"total": "lots"})
+
+    assert [(p.code, p.kind, p.part) for p in report.problems] == [
+        ("load", "broken", None),
+        ("render", "failing", "text"),
+        ("too-large", "huge", "text"),
+    ]
+    assert "expected a number" in report.problems[1].message

@@ -55,12 +55,45 @@ def test_access_to_internals_is_refused(body: str) -> None:
     assert caught.value.template == "k/en/text"
 
 
-def test_public_attributes_and_methods_of_host_objects_work() -> None:
-    """This test ensures that the sandbox still allows what templates legitimately do."""
-    assert (
-        _render("{{ customer.name }} / {{ customer.greeting() }}", {"customer": Customer()})
-        == "Anna / Hello Anna"
+def test_public_attributes_of_host_objects_work() -> None:
+    """This test ensures that the sandbox still allows reading public attributes of host objects."""
+    assert _render("{{ customer.name }}", {"customer": Customer()}) == "Anna"
+
+
+class Invoice:
+    """A host object with a method that changes data."""
+
+    def __init__(self) -> None:
+        self.paid = False
+
+    def mark_paid(self) -> str:
+        self.paid = True
+        return "paid"
+
+
+def test_host_methods_cannot_be_called_unless_allowed() -> None:
+    """This test ensures that a template cannot call host methods (which may change data) by default."""
+    invoice = Invoice()
+
+    with pytest.raises(TemplateSecurityError, match="cannot call method 'mark_paid'"):
+        _render("{{ invoice.mark_paid() }}", {"invoice": invoice})
+    with pytest.raises(TemplateSecurityError):
+        _render("{{ f() }}", {"f": invoice.mark_paid})
+
+    assert invoice.paid is False
+    assert _render("{{ c.greeting() }}", {"c": Customer()}, allow_host_calls=True) == "Hello Anna"
+
+
+def test_builtin_methods_macros_and_jinja_helpers_can_be_called() -> None:
+    """This test ensures that what templates legitimately call still works with host calls off."""
+    body = (
+        "{% macro hi(n) %}Hi {{ n }}{% endmacro %}{{ hi('A') }}|{{ 'x'.upper() }}|"
+        "{% for k, v in d.items() %}{{ k }}={{ v }}{{ loop.cycle(',', ';') }}{% endfor %}|"
+        "{% set ns = namespace(n=1) %}{{ ns.n }}|{{ dict(a=1)['a'] }}|{{ day.replace(year=2025).year }}"
     )
+    import datetime as dt
+
+    assert _render(body, {"d": {"a": 1, "b": 2}, "day": dt.date(2024, 1, 1)}) == "Hi A|X|a=1,b=2;|1|1|2025"
 
 
 RUNAWAY = [
@@ -168,3 +201,40 @@ def test_lenient_mode_leaves_a_visible_marker() -> None:
 def test_none_renders_as_empty() -> None:
     """This test ensures that a None field prints as nothing, not as the word None."""
     assert _render("[{{ value }}]", {"value": None}) == "[]"
+
+
+@pytest.mark.parametrize(
+    ("body", "context", "field"),
+    [
+        ("{{ b + 1 }}", {}, "b"),
+        ("{{ c < 1 }}", {}, "c"),
+        ("{% for x in e %}{% endfor %}", {}, "e"),
+        ("{{ d[0] }}", {"d": []}, "d[0]"),
+        ("{{ customer.name|upper }}", {"customer": {}}, "customer.name"),
+        ("{{ total|money('SEK') }}", {}, "total"),
+    ],
+)
+def test_every_use_of_a_missing_field_names_it(body: str, context: dict[str, object], field: str) -> None:
+    """This test ensures that printing, computing, comparing, iterating, indexing or filtering a missing
+    field all raise MissingFieldError with its name."""
+    with pytest.raises(MissingFieldError) as caught:
+        _render(body, context)
+
+    assert caught.value.field == field
+
+
+def test_missing_field_in_html_names_it() -> None:
+    """This test ensures that a missing field in the autoescaped HTML part is reported as such."""
+    templates = Templates(MappingLoader({("k", "en"): {"subject": "s", "html": "<p>{{ a }}</p>"}}))
+
+    with pytest.raises(MissingFieldError) as caught:
+        templates.render("k", "en", {})
+
+    assert (caught.value.field, caught.value.template) == ("a", "k/en/html")
+
+
+def test_defined_tests_and_defaults_work_in_strict_mode() -> None:
+    """This test ensures that templates can guard optional fields in strict mode."""
+    body = "{{ a is defined }} {{ a|default('none') }} {% if b is defined and b %}b{% endif %}"
+
+    assert _render(body) == "False none "

@@ -141,10 +141,11 @@ def render_part(
 
 def _field_name(part: CompiledPart, context: Mapping[str, object], name: object, obj: object) -> str:
     """Name the first missing element of the path the template read, e.g. ``Customer.Contact``."""
-    if not isinstance(name, str):
-        return str(name)
     if obj is missing:
-        return name
+        return str(name)
+    if not isinstance(name, str):  # an index, d[0]: name the path of the indexed value
+        parents = sorted((path for path in part.fields if resolve_path(context, path) is obj), key=len)
+        return f"{'.'.join(parents[0]) if parents else type(obj).__name__}[{name!r}]"
     for path in sorted(part.fields, key=len):
         for index in range(1, len(path)):
             if path[index] == name and resolve_path(context, path[:index]) is obj:

@@ -10,6 +10,7 @@ size of every string or list an operation could blow up *before* building it whe
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any
@@ -74,7 +75,8 @@ class _Budget:
             raise SecurityError(f"the template took longer than {self._limits.max_seconds} s to render")
 
     def check_size(self, value: object) -> None:
-        if isinstance(value, Sized) and not isinstance(value, Undefined):
+        # A range is bounded by max_range and holds no items; everything else sized is checked.
+        if isinstance(value, Sized) and not isinstance(value, Undefined | range):
             self.check_length(len(value))
 
     def check_length(self, length: int) -> None:
@@ -138,15 +140,29 @@ class UndefinedFieldError(UndefinedError):
 
 
 class _StrictField(StrictUndefined):
-    """Any use of a missing field (print, iterate, test, compare) raises :class:`UndefinedFieldError`."""
+    """Any use of a missing field (print, iterate, test, compare, compute) raises
+    :class:`UndefinedFieldError`, which knows the field's name and parent."""
 
     __slots__ = ()
 
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
         raise UndefinedFieldError(self._undefined_message, name=self._undefined_name, obj=self._undefined_obj)
 
-    __iter__ = __str__ = __len__ = __bool__ = __contains__ = _fail_with_undefined_error
-    __getattr__ = __getitem__ = _fail_with_undefined_error
+
+def _point_operators_at_override(cls: type[Undefined]) -> None:
+    """Jinja binds its operators (``+``, ``<``, ``[]``, ...) to the base class's failing method when
+    the class is created; point each at the override so every use names the missing field."""
+    for base in (StrictUndefined, Undefined):
+        for name, value in vars(base).items():
+            if (
+                value is Undefined._fail_with_undefined_error
+                and name not in ("_fail_with_undefined_error", "__getattr__")
+                and name not in vars(cls)
+            ):
+                setattr(cls, name, cls._fail_with_undefined_error)
+
+
+_point_operators_at_override(_StrictField)
 
 
 def make_undefined(marker: str) -> type[Undefined]:
@@ -172,6 +188,13 @@ def make_undefined(marker: str) -> type[Undefined]:
         def __str__(self) -> str:
             return marker.format(field=self._path())
 
+        def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+            # Computing with a missing field (``total + 1``) has no sensible marker: say which field.
+            raise UndefinedFieldError(
+                self._undefined_message, name=self._undefined_name, obj=self._undefined_obj
+            )
+
+    _point_operators_at_override(_MarkedField)
     return _MarkedField
 
 
@@ -182,7 +205,9 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
     context_class = GuardedContext
     intercepted_binops = frozenset({"+", "*", "**", "%"})
 
-    def __init__(self, *, limits: Limits, autoescape: bool, undefined: type[Undefined]) -> None:
+    def __init__(
+        self, *, limits: Limits, autoescape: bool, undefined: type[Undefined], host_calls: bool = False
+    ) -> None:
         super().__init__(
             autoescape=autoescape,
             undefined=undefined,
@@ -192,6 +217,7 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
             keep_trailing_newline=True,
         )
         self.limits = limits
+        self.host_calls = host_calls
         self.globals.pop("lipsum", None)  # an output generator with no limit of its own
         self.globals["range"] = self._range
         self.filters.update(
@@ -238,6 +264,12 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         """Call a method or macro from a template, charging the budget and checking sizes."""
         budget = budget_of(__context)
         budget.charge()
+        if not __self.host_calls and not _is_template_callable(__obj):
+            # Named by type only: the repr of a host object may hold data that must not be logged.
+            raise SecurityError(
+                f"templates cannot call {type(__obj).__name__} {getattr(__obj, '__name__', '')!r}"
+                " of the host's objects; pass the value instead"
+            )
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
             _check_str_method(budget, owner, getattr(__obj, "__name__", ""), args)
@@ -297,6 +329,24 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
             hits = min(hits, count)
         budget_of(context).check_length(len(text) + hits * max(len(str(new)) - len(str(old)), 0))
         return do_replace(context.eval_ctx, value, old, new, count)
+
+
+_TEMPLATE_MODULES = ("jinja2.", "markupsafe", "mailbill.templates.")
+
+
+def _is_template_callable(obj: Any) -> bool:
+    """Whether a template may call ``obj`` when host calls are off.
+
+    Methods of built-in values (``"x".upper()``, ``d.items()``, ``day.replace(...)``) and what Jinja
+    and this package provide (macros, ``loop.cycle``, ``namespace``, ``range``) may be called; the
+    host's own functions and methods may not, since one could change data (``invoice.mark_paid()``).
+    """
+    if isinstance(obj, types.BuiltinFunctionType | types.BuiltinMethodType | types.MethodWrapperType):
+        return True
+    if isinstance(obj, type):
+        return obj.__module__ == "builtins" or obj.__module__.startswith(_TEMPLATE_MODULES)
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    return isinstance(module, str) and module.startswith(_TEMPLATE_MODULES)
 
 
 def _finalize(value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -84,6 +85,9 @@ class Templates:
         max_range: The longest ``range()`` a template may create.
         max_render_seconds: Wall-clock time allowed per rendered part.
         timezone: The time zone the ``datetime`` and ``time`` filters show times in.
+        allow_host_calls: Let templates call functions and methods of the host's objects in the
+            context (``{{ customer.full_name() }}``). Off by default: a method may change data
+            (``invoice.mark_paid()``); pass values or properties instead.
         cache_size: How many compiled template parts to keep.
         clock: A monotonic clock (injectable for tests).
 
@@ -106,6 +110,7 @@ class Templates:
         max_range: int = 10_000,
         max_render_seconds: float = 2.0,
         timezone: str = "UTC",
+        allow_host_calls: bool = False,
         cache_size: int = 256,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -132,6 +137,7 @@ class Templates:
         self._default = normalize_language(default_language)
         self._fallbacks = normalize_fallbacks(fallbacks or {})
         self._strict = strict
+        self._host_calls = allow_host_calls
         self._max_template_chars = max_template_chars
         self._max_output_chars = max_output_chars
         self._limits = Limits(max_output_chars, max_operations, max_range, max_render_seconds, clock)
@@ -140,6 +146,8 @@ class Templates:
         self._cache: OrderedDict[tuple[bool, bool, str, str], CompiledPart] = OrderedDict()
         self._cache_size = cache_size
         self._locales: dict[str, Locale] = {}
+        # Hosts render from worker threads; the caches are shared, so they are guarded.
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Templates({self._loader!r}, default_language={self._default!r})"
@@ -240,26 +248,30 @@ class Templates:
         )
 
     def _environment(self, *, html: bool, strict: bool) -> SandboxEnvironment:
+        # Called with self._lock held.
         env = self._environments.get((html, strict))
         if env is None:
             undefined = _StrictField if strict else self._lenient_undefined
-            env = SandboxEnvironment(limits=self._limits, autoescape=html, undefined=undefined)
+            env = SandboxEnvironment(
+                limits=self._limits, autoescape=html, undefined=undefined, host_calls=self._host_calls
+            )
             env.filters.update(locale_filters())
             self._environments[(html, strict)] = env
         return env
 
     def _compiled(self, source: str, *, name: str, html: bool, strict: bool) -> CompiledPart:
         key = (html, strict, name, source)
-        part = self._cache.get(key)
-        if part is not None:
-            self._cache.move_to_end(key)
-            return part
-        part = compile_part(
-            self._environment(html=html, strict=strict), source, name=name, max_chars=self._max_template_chars
-        )
-        self._cache[key] = part
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            part = self._cache.get(key)
+            if part is not None:
+                self._cache.move_to_end(key)
+                return part
+            env = self._environment(html=html, strict=strict)
+        part = compile_part(env, source, name=name, max_chars=self._max_template_chars)
+        with self._lock:
+            self._cache[key] = part
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return part
 
     def _parts(
@@ -278,7 +290,9 @@ class Templates:
         return parts
 
     def _formatter(self, used: str, requested: str | None) -> LocaleFormatter:
-        return LocaleFormatter(formatting_locale(used, requested, self._locales), self._tzinfo)
+        with self._lock:
+            locale = formatting_locale(used, requested, self._locales)
+        return LocaleFormatter(locale, self._tzinfo)
 
     def _render(
         self, kind: str, language: str | None, context: Mapping[str, object], *, strict: bool
