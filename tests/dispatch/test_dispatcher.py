@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from helpers import released
+from helpers import message, released
 
 from mailbill import (
     AuthenticationError,
@@ -47,7 +47,7 @@ def dispatcher(
 def test_run_once_sends_every_released_item_byte_for_byte(outbox: MemoryOutbox, clock: FakeClock) -> None:
     """This test ensures that run_once sends each due item once, exactly its stored bytes, and reports it."""
     items = outbox.add_many([released(n) for n in range(5)])
-    outbox.add(NewItem.from_message(released(9).message and __import__("helpers").message(9)))  # a draft
+    outbox.add(NewItem.from_message(message(9)))  # a draft, not released
     transport = MemoryTransport(name="default")
     events: list[DispatchEvent] = []
     report = dispatcher(outbox, transport, clock, on_event=events.append).run_once()
