@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from pathlib import Path
 
 import pytest
 import trustme
@@ -92,6 +93,38 @@ def test_auto_uses_starttls_when_offered(tls: TLSSetup, message: OutgoingMessage
     ):
         transport.send(message)
     assert server.messages[0].tls
+
+
+def test_client_certificate(tls: TLSSetup, message: OutgoingMessage, tmp_path: Path) -> None:
+    """This test ensures that a client certificate is presented when configured, and missing it fails."""
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    tls.ca.configure_trust(server_context)
+    server_context.verify_mode = ssl.CERT_REQUIRED
+    client_pem = tmp_path / "client.pem"
+    tls.ca.issue_cert("billing.example.com").private_key_and_cert_chain_pem.write_to_path(str(client_pem))
+    with SMTPServer(starttls_context=server_context) as server:
+        options: dict[str, object] = {"port": server.port, "security": "starttls", "timeout": 5}
+        without = SMTPTransport(server.host, ca_file=tls.ca_file, **options)  # type: ignore[arg-type]
+        with pytest.raises(TLSError):
+            without.send(message)
+        with SMTPTransport(
+            server.host,
+            ca_file=tls.ca_file,
+            client_cert=client_pem,
+            **options,  # type: ignore[arg-type]
+        ) as transport:
+            transport.send(message)
+    assert len(server.messages) == 1
+    assert server.messages[0].tls
+
+
+def test_tls_options_conflict(tls: TLSSetup) -> None:
+    """This test ensures that contradictory TLS options are refused at construction."""
+    with pytest.raises(ConfigurationError, match="not both"):
+        SMTPTransport("mail.example.com", ssl_context=tls.client_context, ca_file=tls.ca_file)
+    with pytest.raises(ConfigurationError, match="cannot load"):
+        SMTPTransport("mail.example.com", ca_file="/nonexistent/ca.pem")
 
 
 # -- authentication ----------------------------------------------------------------------------
