@@ -361,7 +361,8 @@ class SMTPTransport(BaseTransport):
     def _after_failure(self, exc: DeliveryError) -> None:
         """Keep the connection for the next message when the server only refused this one."""
         conn = self._conn
-        if conn is None or exc.smtp_code is None or exc.smtp_code == 421:
+        broken = isinstance(exc.__cause__, OSError | smtplib.SMTPServerDisconnected)
+        if conn is None or broken or exc.smtp_code == 421:
             self._drop(polite=False)
             return
         try:
