@@ -10,6 +10,9 @@ import trustme
 from transport_messages import make_message
 
 from mailbill import OutgoingMessage
+from smtp_server import smtp_server  # a fixture, shared from there
+
+__all__ = ["TLSSetup", "message", "smtp_server", "tls"]
 
 
 @dataclass(frozen=True)

@@ -392,13 +392,13 @@ def test_smtputf8_used_when_offered() -> None:
     assert server.messages[0].data == utf8.as_bytes()
 
 
-def test_envelope_sender_is_separate_from_from_header() -> None:
+def test_envelope_sender_is_separate_from_from_header(smtp_server: SMTPServer) -> None:
     """This test ensures that MAIL FROM uses the envelope sender while the From header stays."""
     msg = make_message(envelope_sender=Address.parse("bounces@example.com"))
-    with SMTPServer() as server, plain(server) as transport:
+    with plain(smtp_server) as transport:
         transport.send(msg)
-    assert server.messages[0].mail_from == "bounces@example.com"
-    assert b"From: Hausverwaltung" in server.messages[0].data
+    assert smtp_server.messages[0].mail_from == "bounces@example.com"
+    assert b"From: Hausverwaltung" in smtp_server.messages[0].data
 
 
 # -- connections -------------------------------------------------------------------------------
