@@ -151,7 +151,8 @@ class _Handler:
                     login=login,
                 )
             )
-            count = sum(1 for m in server.messages if m.connection == getattr(smtp, "connection_number", 0))
+        count = getattr(smtp, "messages_received", 0) + 1
+        smtp.messages_received = count  # type: ignore[attr-defined]
         if server._close_after and count % server._close_after == 0:
             self._close_soon(smtp)
         return "250 OK queued"
@@ -190,6 +191,7 @@ class _Handler:
 
 class _RecordingSMTP(SMTP):
     connection_number = 0
+    messages_received = 0
 
     def __init__(self, handler: _Handler, *, server: SMTPServer, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
