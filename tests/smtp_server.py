@@ -73,6 +73,7 @@ class ReceivedMessage:
         received_at: ``time.monotonic()`` when it was accepted.
         tls: Whether the connection was encrypted.
         login: The authenticated login, if any.
+        helo: The name the client gave in EHLO/HELO.
     """
 
     mail_from: str
@@ -83,6 +84,7 @@ class ReceivedMessage:
     received_at: float
     tls: bool
     login: str | None
+    helo: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,7 @@ class _Handler:
                     tls=smtp.transport is not None
                     and smtp.transport.get_extra_info("sslcontext") is not None,
                     login=login,
+                    helo=session.host_name or "",
                 )
             )
         count = getattr(smtp, "messages_received", 0) + 1

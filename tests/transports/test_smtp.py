@@ -401,6 +401,13 @@ def test_envelope_sender_is_separate_from_from_header(smtp_server: SMTPServer) -
     assert b"From: Hausverwaltung" in smtp_server.messages[0].data
 
 
+def test_local_hostname_in_ehlo(smtp_server: SMTPServer, message: OutgoingMessage) -> None:
+    """This test ensures that the configured local hostname is what the server sees in EHLO."""
+    with plain(smtp_server, local_hostname="billing.example.com") as transport:
+        transport.send(message)
+    assert smtp_server.messages[0].helo == "billing.example.com"
+
+
 # -- connections -------------------------------------------------------------------------------
 
 

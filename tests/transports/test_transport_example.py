@@ -15,5 +15,5 @@ def test_custom_transport_example_runs(capsys: pytest.CaptureFixture[str]) -> No
     runpy.run_path(str(EXAMPLE), run_name="__main__")
     out = capsys.readouterr().out
     assert "delivered <" in out
-    assert "/Maildir/new/" in out
+    assert "Maildir" in out
     assert "MemoryTransport" in out
