@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from transport_messages import make_message
+from transport_support import TLSSetup, make_message
 
-from conftest import TLSSetup
 from mailbill import (
     Address,
     AuthenticationError,
