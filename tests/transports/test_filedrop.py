@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from transport_messages import make_message
+from transport_support import make_message
 
 from mailbill import (
     AccountError,
@@ -19,6 +19,7 @@ from mailbill import (
     FileDropTransport,
     OutgoingMessage,
     TransientDeliveryError,
+    UnsupportedFeatureError,
 )
 
 FIXED = datetime(2026, 11, 24, 8, 15, 0, 123456, tzinfo=UTC)
@@ -131,3 +132,14 @@ def test_failed_write_leaves_no_partial_file(
     with pytest.raises(TransientDeliveryError, match="No space left"):
         FileDropTransport(tmp_path).send(message)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bcc_without_envelope_is_refused(tmp_path: Path) -> None:
+    """This test ensures that a plain file drop refuses Bcc rather than silently dropping those recipients."""
+    message = make_message(bcc=Address.parse_list("archive@example.com"))
+    transport = FileDropTransport(tmp_path)
+    assert not transport.capabilities.bcc
+    with pytest.raises(UnsupportedFeatureError, match="Bcc"):
+        transport.send(message)
+    assert list(tmp_path.iterdir()) == []
+    assert FileDropTransport(tmp_path, iis_pickup=True).capabilities.bcc

@@ -11,7 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mailbill._models import OutgoingMessage, SendReceipt
-from mailbill.errors import AccountError, ConfigurationError, TransientDeliveryError
+from mailbill.errors import (
+    AccountError,
+    ConfigurationError,
+    TransientDeliveryError,
+    UnsupportedFeatureError,
+)
 from mailbill.transports.base import BaseTransport, Capabilities
 
 __all__ = ["FileDropTransport"]
@@ -40,7 +45,8 @@ class FileDropTransport(BaseTransport):
         directory: The folder to write into.
         iis_pickup: Put ``X-Sender``/``X-Receiver`` lines before the message, the
             format of the IIS SMTP and Exchange pickup folders (so Bcc recipients and
-            the envelope sender are honoured).
+            the envelope sender are honoured). Without it a file has no envelope, so
+            a message with Bcc recipients is refused rather than silently losing them.
         subfolders: A :func:`~datetime.datetime.strftime` pattern for subfolders by
             date (``"%Y/%m/%d"``); ``None`` writes into ``directory`` itself.
         create: Create the folder (and subfolders) when missing; when ``False`` a
@@ -83,6 +89,7 @@ class FileDropTransport(BaseTransport):
             if not subfolders or sample.is_absolute() or ".." in sample.parts:
                 raise ConfigurationError(f"file drop: subfolders pattern {subfolders!r} must stay inside")
         self.iis_pickup = iis_pickup
+        self.capabilities = Capabilities(bcc=iis_pickup, delivers=False)
         self.subfolders = subfolders
         self.create = create
         self.file_mode = file_mode
@@ -96,9 +103,14 @@ class FileDropTransport(BaseTransport):
             A receipt with ``handed_off=True`` and ``location`` set to the file's path.
 
         Raises:
+            UnsupportedFeatureError: the message has Bcc recipients and ``iis_pickup`` is off.
             AccountError: the folder cannot be written to (permissions).
             TransientDeliveryError: another I/O error (a full disk, a network share gone).
         """
+        if message.bcc and not self.capabilities.bcc:
+            raise UnsupportedFeatureError(
+                f"{self.name}: a plain .eml file cannot carry Bcc recipients; use iis_pickup=True"
+            )
         now = self._clock()
         folder = self.directory / now.strftime(self.subfolders) if self.subfolders else self.directory
         final = folder / f"{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex}.eml"
