@@ -89,6 +89,11 @@ def build_email_message(message: OutgoingMessage) -> EmailMessage:
             _attach(html_part, att, inline=True)
     for att in regular:
         _attach(msg, att, inline=False)
+    # set_content() on each sub-part adds its own MIME-Version; RFC 2045 wants it
+    # once, at the top.
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]
     if "MIME-Version" not in msg:
         msg["MIME-Version"] = "1.0"
     return msg

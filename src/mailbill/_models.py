@@ -147,7 +147,9 @@ class Attachment:
 
     def __post_init__(self) -> None:
         check_header_value(self.filename, field="attachment filename", allow_tab=False)
-        if not self.filename.strip() or "/" in self.filename or "\\" in self.filename:
+        # Mail clients drop blanks around a file name, so keep what they will show.
+        object.__setattr__(self, "filename", self.filename.strip())
+        if not self.filename or "/" in self.filename or "\\" in self.filename:
             raise AttachmentError(
                 f"attachment filename {self.filename!r} must be a plain file name without directories",
                 filename=self.filename,
