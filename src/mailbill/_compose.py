@@ -23,6 +23,8 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
+from mailbill._mime import write_message
+
 if TYPE_CHECKING:
     from mailbill._models import Address, Attachment, OutgoingMessage
 
@@ -50,7 +52,8 @@ def _attach(part: MIMEPart, att: Attachment, *, inline: bool) -> None:
             cid=f"<{att.content_id}>",
         )
     else:
-        part.add_attachment(att.content, maintype, subtype, filename=att.filename)
+        cid = f"<{att.content_id}>" if att.content_id else None
+        part.add_attachment(att.content, maintype, subtype, filename=att.filename, cid=cid)
 
 
 def build_email_message(message: OutgoingMessage) -> EmailMessage:
@@ -99,7 +102,15 @@ def build_email_message(message: OutgoingMessage) -> EmailMessage:
     return msg
 
 
+def reference_bytes(message: OutgoingMessage) -> bytes:
+    """Compose ``message`` with the standard library (the oracle the fast writer is tested against)."""
+    return build_email_message(message).as_bytes()
+
+
 def to_bytes(message: OutgoingMessage) -> bytes:
-    """Compose ``message`` to its wire form: CRLF line ends, lines at most 998 octets."""
-    built = build_email_message(message)
-    return built.as_bytes()
+    """Compose ``message`` to its wire form: CRLF line ends, lines at most 998 octets.
+
+    Uses the fast writer in :mod:`mailbill._mime`; :func:`build_email_message` is the
+    standard-library reference it is tested against.
+    """
+    return write_message(message)

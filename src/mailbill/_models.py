@@ -54,6 +54,10 @@ class Address:
     email: str
     name: str = ""
     ascii_email: str | None = field(init=False, repr=False, compare=False)
+    # The encoded header tokens, written once per Address (see mailbill._mime).
+    _tokens: dict[str, list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         check_header_value(self.name, field="display name", allow_tab=False)
@@ -252,7 +256,12 @@ def make_message_id(domain: str) -> str:
 
 def _check_message_id(value: str) -> str:
     check_header_value(value, field="Message-ID", allow_tab=False)
-    if not (value.startswith("<") and value.endswith(">") and "@" in value) or " " in value:
+    if (
+        not (value.startswith("<") and value.endswith(">") and "@" in value)
+        or " " in value
+        or not value.isascii()
+        or len(value) > 900
+    ):
         raise HeaderInjectionError(
             f"Message-ID {value!r} must have the form <unique@domain>", field="Message-ID"
         )

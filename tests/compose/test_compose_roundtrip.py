@@ -12,13 +12,13 @@ import pytest
 from compose_helpers import body, check_wire_form, make_pdf, nl, parse
 
 from mailbill import Address, Attachment, OutgoingMessage
-from mailbill._compose import build_email_message, to_bytes
+from mailbill._compose import reference_bytes, to_bytes
 
 Producer = Callable[[OutgoingMessage], bytes]
 
 PRODUCERS: dict[str, Producer] = {
     "fast": to_bytes,
-    "stdlib": lambda m: build_email_message(m).as_bytes(),
+    "stdlib": reference_bytes,
 }
 
 # (language, sender name, recipient name, subject, text, attachment file name)
