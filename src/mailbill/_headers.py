@@ -37,8 +37,7 @@ _LONGEST_NAME_WORD = 990
 # Characters that may stand for themselves in a Q-encoded word inside a phrase
 # (RFC 2047 section 5 (3)); the most restrictive rule, so it is right everywhere.
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
-_Q_TABLE = tuple(chr(b) if b in _Q_SAFE else "_" if b == 0x20 else f"={b:02X}" for b in range(256))
-_HIGH = bytes(range(128, 256))
+_Q_MAP = {b: chr(b) if b in _Q_SAFE else "_" if b == 0x20 else f"={b:02X}" for b in range(256)}
 _ATOM_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+")
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 _CHUNKS = re.compile(r"[ \t]*[^ \t]+|[ \t]+$")
@@ -67,51 +66,41 @@ def fold(name: str, tokens: Iterable[str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
-def _q_or_b(raw: bytes) -> bool:
-    """Whether Q encoding is at most as long as base64 for ``raw``."""
-    q_len = sum(len(_Q_TABLE[b]) for b in raw)
-    return q_len <= (len(raw) + 2) // 3 * 4
-
-
 def encoded_words(text: str, *, first: int = MAX_WORD) -> list[str]:
     """Split ``text`` into UTF-8 encoded words; the first at most ``first`` long, the rest 75.
 
-    Never splits a character between two words (RFC 2047 section 5).
+    Q or B, whichever is shorter for the whole text. Never splits a character
+    between two words (RFC 2047 section 5).
     """
     raw = text.encode("utf-8")
-    use_q = _q_or_b(raw)
+    q = raw.decode("latin-1").translate(_Q_MAP)
+    budget = max(first - _OVERHEAD, 16)  # room for the longest character (12)
     words: list[str] = []
-    budget = max(first, _OVERHEAD + 8) - _OVERHEAD
-    if use_q:
-        current: list[str] = []
-        size = 0
-        for char in text:
-            piece = "".join([_Q_TABLE[b] for b in char.encode("utf-8")])
-            if size + len(piece) > budget and current:
-                words.append("=?utf-8?q?" + "".join(current) + "?=")
-                current, size = [], 0
-                budget = MAX_WORD - _OVERHEAD
-            current.append(piece)
-            size += len(piece)
-        words.append("=?utf-8?q?" + "".join(current) + "?=")
+    if len(q) <= (len(raw) + 2) // 3 * 4:
+        while len(q) > budget:
+            cut = budget
+            # Back off to the start of an escape that begins a character.
+            while q[cut - 1] == "=" or q[cut - 2] == "=" or (q[cut] == "=" and q[cut + 1] in "89AB"):
+                cut -= 1
+            words.append(f"=?utf-8?q?{q[:cut]}?=")
+            q = q[cut:]
+            budget = MAX_WORD - _OVERHEAD
+        words.append(f"=?utf-8?q?{q}?=")
         return words
-    chunk: list[str] = []
-    nbytes = 0
     limit = budget // 4 * 3
-    for char in text:
-        width = len(char.encode("utf-8"))
-        if nbytes + width > limit and chunk:
-            words.append(_b_word("".join(chunk)))
-            chunk, nbytes = [], 0
-            limit = (MAX_WORD - _OVERHEAD) // 4 * 3
-        chunk.append(char)
-        nbytes += width
-    words.append(_b_word("".join(chunk)))
+    while len(raw) > limit:
+        cut = limit
+        while raw[cut] & 0xC0 == 0x80:  # a UTF-8 continuation byte
+            cut -= 1
+        words.append(_b_word(raw[:cut]))
+        raw = raw[cut:]
+        limit = (MAX_WORD - _OVERHEAD) // 4 * 3
+    words.append(_b_word(raw))
     return words
 
 
-def _b_word(text: str) -> str:
-    return "=?utf-8?b?" + binascii.b2a_base64(text.encode("utf-8"), newline=False).decode("ascii") + "?="
+def _b_word(raw: bytes) -> str:
+    return "=?utf-8?b?" + binascii.b2a_base64(raw, newline=False).decode("ascii") + "?="
 
 
 def unstructured_field(name: str, value: str) -> bytes:

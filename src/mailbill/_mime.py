@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import binascii
 import secrets
+from collections.abc import Callable
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
@@ -88,10 +89,12 @@ def _attachment_part(att: Attachment) -> _Part:
     return b"".join(head), _base64(att.content)
 
 
-def _multipart(subtype: str, children: list[_Part]) -> _Part:
+def _multipart(
+    subtype: str, children: list[_Part], *, token: Callable[[int], str] = secrets.token_hex
+) -> _Part:
     rendered = [head + b"\r\n" + body for head, body in children]
     while True:
-        boundary = "=_mb_" + secrets.token_hex(12)
+        boundary = "=_mb_" + token(12)
         marker = b"--" + boundary.encode("ascii")
         # "=_" cannot occur in base64 or quoted-printable, but 7bit text and
         # headers could, in theory, hold it: make sure.

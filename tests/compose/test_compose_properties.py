@@ -121,7 +121,10 @@ def test_filename_round_trips_or_is_refused(filename: str, inline: bool) -> None
 _SPLITLINES = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 BODY = st.text(st.characters(exclude_characters=_SPLITLINES, exclude_categories=("Cs",)), max_size=400)
 HEADER_CHARS = st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp"), exclude_characters="/\\")
-SHORT_NAME = st.text(HEADER_CHARS, max_size=15)
+# The reference decodes "=?...?=" typed into a name or subject (the fast writer
+# encodes it, so it reads back as typed) and splits long names oddly, so the
+# comparison keeps names short and without "=?".
+SHORT_NAME = st.text(HEADER_CHARS, max_size=15).filter(lambda s: "=?" not in s)
 FILES = st.lists(
     st.tuples(st.binary(max_size=300), st.text(HEADER_CHARS, max_size=40), st.booleans()), max_size=3
 )
