@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import pytest
+from compose_helpers import parse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailbill import Address, Attachment, HeaderInjectionError, OutgoingMessage
+from mailbill._compose import reference_bytes, to_bytes
 
 BAD_CHARS = [
     "\r",
@@ -36,6 +41,14 @@ ENCODED = [
     "=?utf-8*en?q?a=0Ab?=",
     "ok =?utf-8?q?fine?= =?utf-8?q?=0A?=",
     "=?utf-16-le?b?DQAKAA==?=",
+    # Forms the standard library decodes although RFC 2047 does not allow them.
+    "=?utf-8?q?a =0D=0ABcc: x@evil.com?=",
+    "=?x y?q?a=0D=0ABcc:_x@evil.com?=",
+    "=??q?a=0D=0Ab?=",
+    "=?utf-8?b?DQ oK?=",
+    "=?utf-8?q?=0D?=0A?=",
+    "=?=?utf-8?q?=0A?=",
+    "=?no-such-charset?b?DQo=?=",
 ]
 
 
@@ -125,3 +138,41 @@ def test_message_id_must_look_like_one() -> None:
 def test_harmless_encoded_words_pass_the_check() -> None:
     """This test ensures that encoded words decoding to ordinary text are not refused."""
     assert _message(subject="=?utf-8?q?Gr=C3=BC=C3=9Fe?=").subject == "=?utf-8?q?Gr=C3=BC=C3=9Fe?="
+
+
+PAYLOAD_BYTES = st.binary(max_size=12)
+CHARSETS = st.sampled_from(["utf-8", "UTF-8", "iso-8859-1", "utf-16-le", "", "bogus", "utf-8*en", "x y"])
+
+
+@st.composite
+def encoded_words(draw: st.DrawFn) -> str:
+    """Encoded words as an attacker would write them, loosely formed on purpose."""
+    raw = draw(PAYLOAD_BYTES)
+    charset = draw(CHARSETS)
+    if draw(st.booleans()):
+        payload = base64.b64encode(raw).decode("ascii").rstrip("=" if draw(st.booleans()) else "")
+        return f"=?{charset}?{draw(st.sampled_from('bB'))}?{payload}?="
+    payload = "".join(
+        f"={b:02X}" if draw(st.booleans()) or b < 33 or b > 126 or b in b"?_=" else chr(b) for b in raw
+    )
+    return f"=?{charset}?{draw(st.sampled_from('qQ'))}?{payload}?="
+
+
+@given(
+    words=st.lists(st.one_of(encoded_words(), st.sampled_from(["", " ", "x", "Bcc: a@evil.com"])), max_size=4)
+)
+def test_no_encoded_word_smuggles_a_header_into_either_writer(words: list[str]) -> None:
+    """This test ensures that encoded words never inject a header, in the fast writer or the stdlib one."""
+    subject = "".join(words)
+    try:
+        message = _message(subject=subject, headers=(("X-Note", subject),), text="x")
+    except HeaderInjectionError:
+        return
+    expected = ["from", "to", "subject", "date", "message-id", "x-note", "mime-version", "content-type"]
+    for data in (to_bytes(message), reference_bytes(message)):
+        parsed = parse(data)
+        assert sorted(k.lower() for k in parsed if k.lower() != "content-transfer-encoding") == sorted(
+            expected
+        )
+        for name in ("Subject", "X-Note"):
+            assert not any(c in str(parsed[name]) for c in "\r\n\x85\u2028\u2029")
