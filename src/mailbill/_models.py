@@ -19,6 +19,7 @@ from mailbill._safety import check_field_name, check_header_value
 from mailbill.errors import (
     AddressError,
     AttachmentError,
+    DocumentError,
     HeaderInjectionError,
     RefusedRecipient,
 )
@@ -169,7 +170,11 @@ class Attachment:
         object.__setattr__(self, "content_type", content_type)
         if self.content_id is not None:
             check_header_value(self.content_id, field="Content-ID", allow_tab=False)
-            if any(c in self.content_id for c in "<> ") or "@" not in self.content_id:
+            if (
+                any(c in self.content_id for c in "<> ")
+                or "@" not in self.content_id
+                or not self.content_id.isascii()
+            ):
                 raise AttachmentError(
                     f"attachment {self.filename!r}: Content-ID {self.content_id!r} must look like "
                     "'name@domain', without angle brackets",
@@ -268,6 +273,19 @@ def _check_message_id(value: str) -> str:
     return value
 
 
+def _check_body(body: object, part: str) -> None:
+    if body is None:
+        return
+    if not isinstance(body, str):
+        raise DocumentError(f"the {part} body must be a string, not {type(body).__name__}")
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DocumentError(
+            f"the {part} body cannot be encoded as UTF-8 (lone surrogate at position {exc.start})"
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     """One e-mail, ready to compose: who, what, and what is attached.
@@ -333,6 +351,8 @@ class OutgoingMessage:
         check_header_value(self.subject, field="Subject")
         if self.text is None and self.html is None:
             object.__setattr__(self, "text", "")
+        for part in ("text", "html"):
+            _check_body(getattr(self, part), part)
         atts = tuple(self.attachments)
         for att in atts:
             if not isinstance(att, Attachment):

@@ -85,6 +85,13 @@ def check_header_value(value: str, *, field: str, allow_tab: bool = True) -> str
             U+0085, U+2028 or U+2029, or an RFC 2047 encoded word that decodes to
             one or does not decode cleanly.
     """
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise HeaderInjectionError(
+                f"{field}: lone surrogate at position {exc.start} cannot be encoded", field=field
+            ) from None
     bad = _bad_char(value)
     if bad is None and not allow_tab and "\t" in value:
         bad = "\t"

@@ -10,7 +10,7 @@ from compose_helpers import parse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailbill import Address, Attachment, HeaderInjectionError, OutgoingMessage
+from mailbill import Address, Attachment, DocumentError, HeaderInjectionError, OutgoingMessage
 from mailbill._compose import reference_bytes, to_bytes
 
 BAD_CHARS = [
@@ -176,3 +176,15 @@ def test_no_encoded_word_smuggles_a_header_into_either_writer(words: list[str]) 
         )
         for name in ("Subject", "X-Note"):
             assert not any(c in str(parsed[name]) for c in "\r\n\x85\u2028\u2029")
+
+
+def test_lone_surrogates_are_refused_with_a_clear_error() -> None:
+    """This test ensures that text that cannot be encoded is refused before composing."""
+    with pytest.raises(HeaderInjectionError, match="surrogate"):
+        _message(subject="a\udc80b")
+    with pytest.raises(HeaderInjectionError, match="surrogate"):
+        Attachment.from_bytes(b"x", "a\udc80.txt")
+    with pytest.raises(DocumentError, match="text body"):
+        _message(text="a\udc80b")
+    with pytest.raises(DocumentError, match="html body"):
+        _message(html=b"<p>bytes</p>")

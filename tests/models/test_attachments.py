@@ -186,3 +186,18 @@ def test_size_limit_is_configurable() -> None:
     assert _message(att, max_attachment_bytes=10).attachments == (att,)
     with pytest.raises(AttachmentError, match="11 bytes"):
         _message(att, Attachment.from_bytes(b"x", "b.bin"), max_attachment_bytes=10)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plän", "text/pl ain", "a/b/c", "/pdf", "application/", "a/b;c=d"]
+)
+def test_content_type_must_be_ascii_tokens(content_type: str) -> None:
+    """This test ensures that a content type is two RFC 2045 tokens, nothing else."""
+    with pytest.raises(AttachmentError, match="MIME type"):
+        Attachment.from_bytes(b"x", "a.bin", content_type=content_type)
+
+
+def test_content_id_must_be_ascii() -> None:
+    """This test ensures that a non-ASCII Content-ID is refused (it goes into a header as is)."""
+    with pytest.raises(AttachmentError, match="Content-ID"):
+        Attachment.from_bytes(b"x", "logo.png", inline=True, content_id="logö@x.se")
