@@ -6,7 +6,6 @@ construction, so a value that exists is a value that can be sent.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,7 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailbill import _addresses, _attachments
-from mailbill._safety import check_field_name, check_header_value
+from mailbill._safety import (
+    RESERVED_HEADERS,
+    check_field_name,
+    check_header_value,
+    check_message_id,
+    make_message_id,
+)
 from mailbill.errors import (
     AddressError,
     AttachmentError,
@@ -233,46 +238,6 @@ class Attachment:
         return len(self.content)
 
 
-#: Headers mailbill writes itself; ``OutgoingMessage.headers`` may not set them.
-RESERVED_HEADERS = frozenset(
-    {
-        "from",
-        "to",
-        "cc",
-        "bcc",
-        "reply-to",
-        "subject",
-        "date",
-        "message-id",
-        "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-        "content-disposition",
-        "sender",
-        "return-path",
-    }
-)
-
-
-def make_message_id(domain: str) -> str:
-    """Return a new, globally unique ``<...@domain>`` Message-ID."""
-    return f"<{uuid.uuid4().hex}@{domain}>"
-
-
-def _check_message_id(value: str) -> str:
-    check_header_value(value, field="Message-ID", allow_tab=False)
-    if (
-        not (value.startswith("<") and value.endswith(">") and "@" in value)
-        or " " in value
-        or not value.isascii()
-        or len(value) > 900
-    ):
-        raise HeaderInjectionError(
-            f"Message-ID {value!r} must have the form <unique@domain>", field="Message-ID"
-        )
-    return value
-
-
 def _check_body(body: object, part: str) -> None:
     if body is None:
         return
@@ -376,7 +341,7 @@ class OutgoingMessage:
             check_header_value(value, field=key)
         object.__setattr__(self, "headers", headers)
         if self.message_id:
-            _check_message_id(self.message_id)
+            check_message_id(self.message_id)
         else:
             domain = self.sender.ascii_email or self.sender.email
             object.__setattr__(self, "message_id", make_message_id(domain.rpartition("@")[2]))

@@ -13,6 +13,7 @@ import base64
 import binascii
 import re
 import unicodedata
+import uuid
 
 from mailbill.errors import HeaderInjectionError
 
@@ -127,3 +128,48 @@ def check_field_name(name: str) -> str:
     if not _FIELD_NAME.match(name):
         raise HeaderInjectionError(f"{name!r} is not a valid header field name", field=name)
     return name
+
+
+#: Headers mailbill writes itself; ``OutgoingMessage.headers`` may not set them.
+RESERVED_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "reply-to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "content-disposition",
+        "sender",
+        "return-path",
+    }
+)
+
+
+def make_message_id(domain: str) -> str:
+    """Return a new, globally unique ``<...@domain>`` Message-ID."""
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def check_message_id(value: str) -> str:
+    """Return ``value`` unchanged if it is one ASCII ``<unique@domain>``, else raise.
+
+    Raises:
+        HeaderInjectionError: it is not of that form.
+    """
+    check_header_value(value, field="Message-ID", allow_tab=False)
+    if (
+        not (value.startswith("<") and value.endswith(">") and "@" in value)
+        or " " in value
+        or not value.isascii()
+        or len(value) > 900
+    ):
+        raise HeaderInjectionError(
+            f"Message-ID {value!r} must have the form <unique@domain>", field="Message-ID"
+        )
+    return value
