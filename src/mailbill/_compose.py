@@ -1,18 +1,22 @@
-"""Composing an :class:`~mailbill.OutgoingMessage` into MIME with the standard library.
+"""Composing an :class:`~mailbill.OutgoingMessage`: the wire bytes and the stdlib reference.
 
-The shape of the MIME tree::
+:func:`to_bytes` (behind ``OutgoingMessage.as_bytes()``) uses the fast writer in
+:mod:`mailbill._mime`. :func:`build_email_message` builds the same message with the
+standard library (behind ``OutgoingMessage.as_email_message()``); the tests use it,
+parsed back with ``email.policy.default``, as the oracle for the fast writer.
 
-    multipart/mixed                 only when there are regular attachments
-    ├── multipart/related           only when there are inline images
-    │   ├── multipart/alternative   only when there is both text and HTML
-    │   │   ├── text/plain
-    │   │   └── text/html
-    │   └── image/png (Content-ID)
-    └── application/pdf (attachment; filename per RFC 2231)
+The shape of the MIME tree (each level only when needed)::
 
-Headers are encoded per RFC 2047, file names per RFC 2231, bodies as 7-bit
-quoted-printable or base64 unless the message needs SMTPUTF8 (then 8-bit UTF-8),
-so no line is ever longer than 998 octets.
+    multipart/mixed                 when there are regular attachments
+    ├── multipart/alternative       when there is both text and HTML
+    │   ├── text/plain
+    │   └── multipart/related       when there are inline images
+    │       ├── text/html
+    │       └── image/png           inline, with a Content-ID
+    └── application/pdf             attachment; filename per RFC 2231
+
+Headers are encoded per RFC 2047, file names per RFC 2231, bodies as 7bit,
+quoted-printable or base64, so no line is ever longer than 998 octets.
 """
 
 from __future__ import annotations
