@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import smtplib
 import ssl
 from pathlib import Path
@@ -397,7 +399,8 @@ def test_envelope_sender_is_separate_from_from_header(smtp_server: SMTPServer) -
     with plain(smtp_server) as transport:
         transport.send(msg)
     assert smtp_server.messages[0].mail_from == "bounces@example.com"
-    assert b"From: Hausverwaltung" in smtp_server.messages[0].data
+    received = email.message_from_bytes(smtp_server.messages[0].data, policy=email.policy.default)
+    assert str(received["From"]) == str(msg.sender)
 
 
 def test_local_hostname_in_ehlo(smtp_server: SMTPServer, message: OutgoingMessage) -> None:
