@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from pathlib import Path
@@ -252,6 +253,38 @@ def test_repr_masks_secrets() -> None:
     assert "auth=password" in repr(with_password)
     assert "tok-secret" not in repr(with_token)
     assert "u@mail.example.com:587" in repr(with_token)
+
+
+def test_logs_never_show_secrets(
+    tls: TLSSetup, message: OutgoingMessage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This test ensures that mailbill's debug logs name the server but never a password or token."""
+    caplog.set_level(logging.DEBUG, logger="mailbill")
+    tokens = iter(["stale-token-123", "fresh-token-456"])
+    with (
+        SMTPServer(
+            starttls_context=tls.server_context,
+            users={"u": "pw-789"},
+            xoauth2_tokens={"fresh-token-456"},
+        ) as server,
+        SMTPTransport(
+            server.host,
+            port=server.port,
+            ssl_context=tls.client_context,
+            username="u",
+            oauth2_token=lambda: next(tokens),
+        ) as oauth,
+        SMTPTransport(
+            server.host, port=server.port, ssl_context=tls.client_context, username="u", password="pw-789"
+        ) as password,
+    ):
+        oauth.send(message)
+        password.send(message)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("mailbill"))
+    assert "127.0.0.1" in logged
+    assert "rejected the OAuth2 token" in logged
+    for secret in ("stale-token-123", "fresh-token-456", "pw-789"):
+        assert secret not in logged
 
 
 # -- error mapping -----------------------------------------------------------------------------
