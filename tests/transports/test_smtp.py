@@ -22,6 +22,7 @@ from mailbill import (
     TLSError,
     TransientDeliveryError,
 )
+from mailbill.transports import SMTP_PRESETS
 from mailbill.transports.smtp import SMTPTransport
 from smtp_server import DROP, SMTPServer
 
@@ -512,3 +513,7 @@ def test_presets() -> None:
     assert (m365.host, m365.port, m365.security) == ("smtp.office365.com", 587, "starttls")
     with pytest.raises(ConfigurationError, match="nope"):
         SMTPTransport.from_preset("nope")
+    documented = (Path(__file__).parents[2] / "docs" / "reference" / "transports.md").read_text("utf-8")
+    for preset in SMTP_PRESETS.values():
+        row = f"| `{preset.name}` | `{preset.host}` | {preset.port} | `{preset.security}` |"
+        assert row in documented
