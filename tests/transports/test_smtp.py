@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import smtplib
 import ssl
 from pathlib import Path
@@ -23,6 +24,7 @@ from mailbill import (
     TLSError,
     TransientDeliveryError,
 )
+from mailbill.transports import SMTP_PRESETS
 from mailbill.transports.smtp import SMTPTransport
 from smtp_server import DROP, SMTPServer
 
@@ -256,6 +258,38 @@ def test_repr_masks_secrets() -> None:
     assert "u@mail.example.com:587" in repr(with_token)
 
 
+def test_logs_never_show_secrets(
+    tls: TLSSetup, message: OutgoingMessage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This test ensures that mailbill's debug logs name the server but never a password or token."""
+    caplog.set_level(logging.DEBUG, logger="mailbill")
+    tokens = iter(["stale-token-123", "fresh-token-456"])
+    with (
+        SMTPServer(
+            starttls_context=tls.server_context,
+            users={"u": "pw-789"},
+            xoauth2_tokens={"fresh-token-456"},
+        ) as server,
+        SMTPTransport(
+            server.host,
+            port=server.port,
+            ssl_context=tls.client_context,
+            username="u",
+            oauth2_token=lambda: next(tokens),
+        ) as oauth,
+        SMTPTransport(
+            server.host, port=server.port, ssl_context=tls.client_context, username="u", password="pw-789"
+        ) as password,
+    ):
+        oauth.send(message)
+        password.send(message)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("mailbill"))
+    assert "127.0.0.1" in logged
+    assert "rejected the OAuth2 token" in logged
+    for secret in ("stale-token-123", "fresh-token-456", "pw-789"):
+        assert secret not in logged
+
+
 # -- error mapping -----------------------------------------------------------------------------
 
 
@@ -482,3 +516,7 @@ def test_presets() -> None:
     assert (m365.host, m365.port, m365.security) == ("smtp.office365.com", 587, "starttls")
     with pytest.raises(ConfigurationError, match="nope"):
         SMTPTransport.from_preset("nope")
+    documented = (Path(__file__).parents[2] / "docs" / "reference" / "transports.md").read_text("utf-8")
+    for preset in SMTP_PRESETS.values():
+        row = f"| `{preset.name}` | `{preset.host}` | {preset.port} | `{preset.security}` |"
+        assert row in documented
