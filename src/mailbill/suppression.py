@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-class SuppressionReason(enum.Enum):
+class SuppressionReason(enum.StrEnum):
     """Why an address is blocked (a closed set; stores keep the value)."""
 
     HARD_BOUNCE = "hard_bounce"

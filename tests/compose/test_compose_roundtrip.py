@@ -1,6 +1,6 @@
 """Composed messages parse back (``policy.default``) to exactly what went in."""
 
-# ruff: noqa: RUF001  (the samples are real Greek, Arabic and typographic text)
+
 
 from __future__ import annotations
 

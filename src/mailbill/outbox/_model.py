@@ -48,6 +48,7 @@ from mailbill.errors import (
     InvalidTransitionError,
     RefusedRecipient,
 )
+from mailbill.suppression import SuppressionEntry, SuppressionReason
 
 if TYPE_CHECKING:
     from mailbill._models import OutgoingMessage
@@ -134,31 +135,6 @@ class RecoveryPolicy(StrEnum):
     """Mark it UNCERTAIN for a person to decide (the default: never sends twice)."""
     RELEASE = "release"
     """Release it again with the same bytes and Message-ID (may send twice; receivers can de-duplicate)."""
-
-
-class SuppressionReason(StrEnum):
-    """Why an address is on the suppression list."""
-
-    HARD_BOUNCE = "hard_bounce"
-    COMPLAINT = "complaint"
-    MANUAL = "manual"
-
-
-@dataclass(frozen=True, slots=True)
-class SuppressionEntry:
-    """One blocked address.
-
-    Attributes:
-        address: The address, case-folded.
-        reason: Why it is blocked.
-        note: Free text (the server's reply, who blocked it).
-        added_at: When it was added (UTC).
-    """
-
-    address: str
-    reason: SuppressionReason
-    note: str
-    added_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -460,7 +460,7 @@ class SQLiteOutbox(Outbox):
         with self._write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO suppression (address, reason, note, added_at) VALUES (?, ?, ?, ?)",
-                (entry.address, entry.reason.value, entry.note, _us(entry.added_at)),
+                (entry.address, entry.reason.value, entry.note, _us(entry.created_at or self._now(now))),
             )
         return entry
 
