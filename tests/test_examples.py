@@ -22,7 +22,7 @@ def test_example_runs(script: Path, tmp_path: Path) -> None:
         [sys.executable, str(script)],
         cwd=tmp_path,
         capture_output=True,
-        text=True,
+        encoding="utf-8",
         timeout=120,
         check=False,
     )

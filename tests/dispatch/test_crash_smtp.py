@@ -33,7 +33,7 @@ def _child(db: Path, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(HERE / "crash_child.py"), str(db), str(port)],
         stdout=subprocess.PIPE,
-        text=True,
+        encoding="utf-8",
         env=env,
     )
 
