@@ -1,7 +1,5 @@
 """Composed messages parse back (``policy.default``) to exactly what went in."""
 
-
-
 from __future__ import annotations
 
 from collections.abc import Callable
