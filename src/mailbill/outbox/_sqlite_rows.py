@@ -109,15 +109,25 @@ def insert_item(conn: sqlite3.Connection, item: NewItem, version: int, at: datet
 
 
 class Tx:
-    """A transaction on one connection: commit on success, roll back on any error."""
+    """A transaction on one connection: commit on success, roll back on any error.
+
+    Nested use on the same connection joins the outer transaction (only the
+    outermost one begins and ends it), so a bulk operation can run many single
+    operations in one durable commit. The outermost transaction must be the
+    write one when any nested one writes.
+    """
 
     def __init__(self, conn: sqlite3.Connection, begin: str) -> None:
         self._conn = conn
         self._begin = begin
+        self._outer = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self._conn.execute(self._begin)
+        if not self._conn.in_transaction:
+            self._conn.execute(self._begin)
+            self._outer = True
         return self._conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
-        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if self._outer:
+            self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -345,6 +345,18 @@ class SQLiteOutbox(Outbox):
                 )
             return load_one(conn, item_id)
 
+    def release(
+        self, item_ids: Iterable[int] = (), /, *, batch: str | None = None, now: datetime | None = None
+    ) -> int:
+        """Release items for sending, all in one durable commit (see :meth:`Outbox.release`)."""
+        with self._write():
+            return super().release(item_ids, batch=batch, now=now)
+
+    def cancel(self, item_ids: Iterable[int], /, *, reason: str = "", now: datetime | None = None) -> int:
+        """Withdraw items not sent yet, all in one durable commit (see :meth:`Outbox.cancel`)."""
+        with self._write():
+            return super().cancel(item_ids, reason=reason, now=now)
+
     # -- suppression, archive, purge ------------------------------------------------------------
 
     def is_suppressed(self, address: str, /) -> SuppressionEntry | None:
