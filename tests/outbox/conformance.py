@@ -24,8 +24,9 @@ from typing import Protocol
 
 import pytest
 
-from mailbill import SendReceipt
+from mailbill import Address, OutgoingMessage, SendReceipt
 from mailbill.errors import (
+    ConfigurationError,
     InvalidTransitionError,
     ItemNotFoundError,
     RecipientsRefusedError,
@@ -72,6 +73,16 @@ def new_item(
         reference=f"Invoice {n}",
         decision='{"why": "customer e-mail"}',
         status=status,
+    )
+
+
+def message_for_test() -> OutgoingMessage:
+    """A composed message with a business key."""
+    return OutgoingMessage(
+        sender=Address.parse("billing@example.com"),
+        to=Address.parse_list("c@example.org"),
+        subject="Invoice",
+        business_key="invoice/99",
     )
 
 
@@ -146,13 +157,18 @@ class OutboxConformance:
     def test_items_may_start_released_or_on_paper(self, outbox: Outbox) -> None:
         """This test ensures that new items can start RELEASED (due now) or PAPER without bytes."""
         released = outbox.add(new_item(1, status=Status.RELEASED))
-        paper = outbox.add(
-            NewItem("invoice/2", b"", "", (), "", status=Status.PAPER, reason="no e-mail address")
-        )
+        paper = outbox.add(NewItem.paper("invoice/2", "no e-mail address", batch="b1", reference="Invoice 2"))
         assert released.status is Status.RELEASED
         assert released.next_attempt_at is not None
-        assert outbox.get(paper.id).status is Status.PAPER
-        assert outbox.get(paper.id).reason == "no e-mail address"
+        stored = outbox.get(paper.id)
+        assert stored.status is Status.PAPER
+        assert stored.reason == "no e-mail address"
+        assert stored.message == b""
+        assert stored.reference == "Invoice 2"
+        with pytest.raises(ConfigurationError):
+            NewItem("invoice/3", b"", "", (), "", status=Status.RELEASED)  # only PAPER may lack bytes
+        with pytest.raises(InvalidTransitionError):
+            NewItem.from_message(message_for_test(), status=Status.SENT)
 
     # -- release, claim, mark ------------------------------------------------
 
