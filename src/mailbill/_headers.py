@@ -138,7 +138,7 @@ def mailbox(name: str, addr: str) -> list[str]:
     if not name:
         return [addr]
     if "=?" not in name and name.isascii():
-        if _ATOM_NAME.fullmatch(name):
+        if _ATOM_NAME.fullmatch(name) and all(len(word) < 900 for word in name.split(" ")):
             return [*name.split(" "), f"<{addr}>"]
         if _PRINTABLE_ASCII.fullmatch(name) and len(name) < 900:
             quoted = name.replace("\\", "\\\\").replace('"', '\\"')

@@ -6,9 +6,10 @@ import base64
 import re
 import urllib.parse
 
+import pytest
 from compose_helpers import check_wire_form, make_pdf, parse
 
-from mailbill import Address, Attachment, OutgoingMessage
+from mailbill import Address, Attachment, AttachmentError, OutgoingMessage
 from mailbill._compose import to_bytes
 from mailbill._mime import _multipart
 
@@ -137,3 +138,27 @@ def test_as_bytes_uses_the_fast_writer() -> None:
     """This test ensures that OutgoingMessage.as_bytes() is the fast writer's output."""
     data = _message(html="<p>x</p>").as_bytes()
     assert b'boundary="=_mb_' in data
+
+
+def test_absurdly_long_values_still_keep_lines_within_998() -> None:
+    """This test ensures that huge names, subjects and header values never make a line over 998."""
+    for name in ("a" * 3000, "Ä" * 3000, "a b" * 1000, '"' * 2000):
+        message = _message(
+            sender=Address("a@example.se", name),
+            subject=name,
+            headers=(("X-" + "N" * 74, name),),
+            attachments=(Attachment.from_bytes(PDF, name[:250] + ".pdf"),),
+        )
+        data = to_bytes(message)
+        check_wire_form(data)
+        parsed = parse(data)
+        assert str(parsed["Subject"]) == name
+        assert str(parsed["X-" + "N" * 74]) == name
+
+
+def test_long_content_ids_and_types_are_refused() -> None:
+    """This test ensures that a Content-ID or content type too long for one header line is refused."""
+    with pytest.raises(AttachmentError):
+        Attachment.from_bytes(b"x", "a.png", inline=True, content_id="a" * 300 + "@x.se")
+    with pytest.raises(AttachmentError):
+        Attachment.from_bytes(b"x", "a.bin", content_type="application/" + "x" * 300)
