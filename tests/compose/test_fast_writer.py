@@ -50,6 +50,9 @@ def test_transfer_encoding_follows_the_text() -> None:
     )
     assert _cte(to_bytes(_message(text="請求書のご案内です。")), b"text/plain") == b"base64"
     assert _cte(to_bytes(_message(text="x" * 1200)), b"text/plain") == b"quoted-printable"
+    nul = to_bytes(_message(text="a\x00b"))
+    assert _cte(nul, b"text/plain") == b"quoted-printable"
+    assert b"\x00" not in nul
 
 
 def test_header_lines_stay_within_78_where_words_allow() -> None:
