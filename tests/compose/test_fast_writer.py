@@ -148,6 +148,8 @@ def test_absurdly_long_values_still_keep_lines_within_998() -> None:
     for name in ("a" * 3000, "Ä" * 3000, "a b" * 1000, '"' * 2000):
         message = _message(
             sender=Address("a@example.se", name),
+            reply_to=(Address("r@example.se", name), Address("s@example.se", name)),
+            cc=(Address("c@example.se", name),),
             subject=name,
             headers=(("X-" + "N" * 74, name),),
             attachments=(Attachment.from_bytes(PDF, name[:250] + ".pdf"),),
