@@ -48,7 +48,8 @@ def guess_content_type(filename: str) -> str:
 def check_content_type(content_type: str, filename: str) -> str:
     """Return ``content_type`` lower-cased, or raise if it is not ``type/subtype``."""
     maintype, _, subtype = content_type.strip().lower().partition("/")
-    if not _TOKEN.fullmatch(maintype) or not _TOKEN.fullmatch(subtype):
+    # RFC 6838 limits each name to 127 characters.
+    if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)) or len(content_type) > 255:
         raise AttachmentError(
             f"attachment {filename!r}: {content_type!r} is not a MIME type of the form type/subtype",
             filename=filename,

@@ -32,7 +32,7 @@ MAX_LINE = 78
 #: The longest encoded word RFC 2047 allows.
 MAX_WORD = 75
 _OVERHEAD = len("=?utf-8?q??=")
-_LONGEST_NAME_WORD = 990
+_LONGEST_NAME_WORD = 980  # "Reply-To: " + word + "," stays within 998
 
 # Characters that may stand for themselves in a Q-encoded word inside a phrase
 # (RFC 2047 section 5 (3)); the most restrictive rule, so it is right everywhere.
@@ -138,7 +138,7 @@ def mailbox(name: str, addr: str) -> list[str]:
     if not name:
         return [addr]
     if "=?" not in name and name.isascii():
-        if _ATOM_NAME.fullmatch(name):
+        if _ATOM_NAME.fullmatch(name) and all(len(word) < 900 for word in name.split(" ")):
             return [*name.split(" "), f"<{addr}>"]
         if _PRINTABLE_ASCII.fullmatch(name) and len(name) < 900:
             quoted = name.replace("\\", "\\\\").replace('"', '\\"')

@@ -64,7 +64,8 @@ def _text_part(text: str, subtype: str) -> _Part:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         text += "\n"
-    if text.isascii() and (len(text) <= 998 or max(map(len, text.split("\n"))) <= 998):
+    # 7bit allows neither NUL (RFC 2045 section 2.7) nor lines over 998 octets.
+    if text.isascii() and "\x00" not in text and (len(text) <= 998 or max(map(len, text.split("\n"))) <= 998):
         cte, body = "7bit", text.replace("\n", "\r\n").encode("ascii")
     else:
         raw = text.encode("utf-8")

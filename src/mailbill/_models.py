@@ -179,6 +179,7 @@ class Attachment:
                 any(c in self.content_id for c in "<> ")
                 or "@" not in self.content_id
                 or not self.content_id.isascii()
+                or len(self.content_id) > 250
             ):
                 raise AttachmentError(
                     f"attachment {self.filename!r}: Content-ID {self.content_id!r} must look like "

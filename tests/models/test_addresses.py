@@ -129,3 +129,36 @@ def test_str_quotes_names_that_need_it() -> None:
     """This test ensures that str() of an address quotes a name with specials so it parses back."""
     addr = Address("h@example.de", "Müller, Hans")
     assert Address.parse(str(addr)) == addr
+
+
+def test_domain_str_and_list_forms() -> None:
+    """This test ensures the small accessors and list forms behave as documented."""
+    addr = Address("anna@example.se")
+    assert addr.domain == "example.se"
+    assert str(addr) == "anna@example.se"
+    assert Address.parse_list(addr) == (addr,)
+    assert Address.parse_list('"a, \\"b\\"" <a@example.se>')[0].name == 'a, "b"'
+    with pytest.raises(AddressError, match="int"):
+        Address.parse_list([1])  # type: ignore[list-item]
+
+
+def test_envelope_sender_is_the_bounce_address() -> None:
+    """This test ensures mail_from uses envelope_sender when given, and SMTPUTF8 considers it."""
+    message = OutgoingMessage(
+        sender=Address("a@example.se"),
+        to=(Address("b@example.se"),),
+        text="x",
+        envelope_sender=Address("bounces+märta@example.se"),
+    )
+    assert message.mail_from == "bounces+märta@example.se"
+    assert message.smtputf8
+    with pytest.raises(AddressError, match="envelope_sender"):
+        OutgoingMessage(sender=Address("a@example.se"), to="b@example.se", envelope_sender="c@example.se")  # type: ignore[arg-type]
+
+
+def test_naive_date_is_refused() -> None:
+    """This test ensures that a Date without a time zone is refused."""
+    from datetime import datetime
+
+    with pytest.raises(HeaderInjectionError, match="timezone"):
+        OutgoingMessage(sender=Address("a@example.se"), to="b@example.se", date=datetime(2025, 1, 1))

@@ -201,3 +201,9 @@ def test_content_id_must_be_ascii() -> None:
     """This test ensures that a non-ASCII Content-ID is refused (it goes into a header as is)."""
     with pytest.raises(AttachmentError, match="Content-ID"):
         Attachment.from_bytes(b"x", "logo.png", inline=True, content_id="logö@x.se")
+
+
+def test_attachments_must_be_attachment_objects() -> None:
+    """This test ensures that a raw tuple or path in attachments is refused with AttachmentError."""
+    with pytest.raises(AttachmentError, match="expected an Attachment"):
+        _message(("a.pdf", b"x"))  # type: ignore[arg-type]
