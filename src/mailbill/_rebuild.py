@@ -1,24 +1,32 @@
 """Turn a stored outbox item back into an :class:`~mailbill.OutgoingMessage` to hand to a transport.
 
 The stored bytes are the truth: the message returned composes to exactly those
-bytes (``as_bytes()`` returns them), with the stored envelope. The structured
-fields (addresses, subject, bodies) are read back from the bytes for transports
-that rebuild a message from fields (Outlook); attachments are not read back.
+bytes (``as_bytes()`` returns them), with the stored envelope. How much is read
+back depends on the transport:
+
+- a transport that sends the bytes (SMTP, file drop, memory) gets the headers
+  only (addresses and subject, for its logs and receipts): parsing the bodies
+  and attachments of every message would cost more than composing them did;
+- a transport that rebuilds the message from fields (Outlook) gets everything:
+  text and HTML bodies, attachments and inline images with their Content-IDs.
 """
 
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 from collections.abc import Collection
 from email.headerregistry import AddressHeader
 from email.message import EmailMessage
 
-from mailbill._models import Address, OutgoingMessage
+from mailbill._models import Address, Attachment, OutgoingMessage
 from mailbill.errors import DocumentError
 from mailbill.outbox._model import OutboxItem
 
 __all__ = ["message_from_item"]
+
+_HEADERS_ONLY = email.parser.BytesHeaderParser(policy=email.policy.default)
 
 
 def _addresses(msg: EmailMessage, name: str) -> list[Address]:
@@ -28,8 +36,38 @@ def _addresses(msg: EmailMessage, name: str) -> list[Address]:
     return [Address(a.addr_spec, a.display_name or "") for a in header.addresses if a.addr_spec]
 
 
-def message_from_item(item: OutboxItem, /, *, recipients: Collection[str] | None = None) -> OutgoingMessage:
+def _attachments(parsed: EmailMessage, bodies: Collection[object]) -> tuple[Attachment, ...]:
+    found: list[Attachment] = []
+    for part in parsed.walk():
+        if part.is_multipart() or any(part is body for body in bodies):
+            continue
+        assert isinstance(part, EmailMessage)
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        cid = part.get("Content-ID")
+        content_id = str(cid).strip().strip("<>") if cid else None
+        found.append(
+            Attachment(
+                part.get_filename() or "attachment",
+                content,
+                part.get_content_type(),
+                inline=content_id is not None and part.get_content_disposition() != "attachment",
+                content_id=content_id,
+            )
+        )
+    return tuple(found)
+
+
+def message_from_item(
+    item: OutboxItem, /, *, recipients: Collection[str] | None = None, structured: bool = True
+) -> OutgoingMessage:
     """The message to send for ``item``, to ``recipients`` (default: all of the item's).
+
+    Args:
+        item: The stored item (with its bytes).
+        recipients: The envelope recipients still allowed (suppressed ones left out).
+        structured: Read back bodies and attachments too, for transports that do
+            not send the bytes themselves (see the module docstring).
 
     Raises:
         DocumentError: the stored bytes are missing or cannot be read back.
@@ -40,7 +78,10 @@ def message_from_item(item: OutboxItem, /, *, recipients: Collection[str] | None
     if not allowed:
         raise DocumentError(f"outbox item {item.id} has no recipient left to send to")
     try:
-        parsed = email.message_from_bytes(item.message, policy=email.policy.default)
+        if structured:
+            parsed = email.message_from_bytes(item.message, policy=email.policy.default)
+        else:
+            parsed = _HEADERS_ONLY.parsebytes(item.message)
         assert isinstance(parsed, EmailMessage)
         senders = _addresses(parsed, "From")
         sender = senders[0] if senders else Address(item.mail_from)
@@ -48,16 +89,24 @@ def message_from_item(item: OutboxItem, /, *, recipients: Collection[str] | None
         cc = [a for a in _addresses(parsed, "Cc") if a.envelope in allowed]
         shown = {a.envelope for a in (*to, *cc)}
         bcc = [Address(r) for r in allowed if r not in shown]
-        text_part = parsed.get_body(("plain",))
-        html_part = parsed.get_body(("html",))
+        text = html = None
+        attachments: tuple[Attachment, ...] = ()
+        if structured:
+            text_part = parsed.get_body(("plain",))
+            html_part = parsed.get_body(("html",))
+            text = text_part.get_content() if isinstance(text_part, EmailMessage) else None
+            html = html_part.get_content() if isinstance(html_part, EmailMessage) else None
+            attachments = _attachments(parsed, [p for p in (text_part, html_part) if p is not None])
         message = OutgoingMessage(
             sender=sender,
             to=tuple(to),
             cc=tuple(cc),
             bcc=tuple(bcc),
+            reply_to=tuple(_addresses(parsed, "Reply-To")),
             subject=str(parsed.get("Subject", "")),
-            text=text_part.get_content() if isinstance(text_part, EmailMessage) else None,
-            html=html_part.get_content() if isinstance(html_part, EmailMessage) else None,
+            text=text,
+            html=html,
+            attachments=attachments,
             message_id=item.message_id,
             business_key=item.key,
             envelope_sender=None if item.mail_from == sender.envelope else Address(item.mail_from),

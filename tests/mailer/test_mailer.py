@@ -168,3 +168,26 @@ def test_default_transport_must_exist() -> None:
             senders=SenderCascade([fixed("a@example.se")]),
             transports={"office": MemoryTransport()},
         )
+
+
+def test_outlook_gets_bodies_and_attachments_back_from_the_outbox() -> None:
+    """This test ensures that a transport which rebuilds from fields (Outlook) gets the attachments."""
+    from mailbill import OutlookTransport
+    from mailbill.testing import FakeOutlook
+
+    outlook = FakeOutlook(accounts=["faktura@example.se"])
+    transport = OutlookTransport(mode="draft", account="faktura@example.se", outlook_factory=outlook.binding)
+    mailer = Mailer(
+        MemoryOutbox(),
+        templates=TEMPLATES,
+        senders=SenderCascade([fixed("Faktura <faktura@example.se>")]),
+        transports=transport,
+        review=False,
+    )
+    mailer.prepare([_doc(7)], batch="b")
+    assert mailer.dispatch().sent == 1
+    draft = outlook.drafts[0]
+    assert draft.Subject == "Faktura 7"
+    assert "1\xa0234,50\xa0kr" in draft.Body
+    attachments = list(draft.Attachments)
+    assert [(a.FileName, a.content) for a in attachments] == [("rad-7.csv", b"col1;col2\n")]
