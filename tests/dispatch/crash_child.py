@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from loopback import LoopbackTransport
-
-from mailbill import Dispatcher, SQLiteOutbox
+from mailbill import Dispatcher, SMTPTransport, SQLiteOutbox
 
 
 def main() -> int:
     path, port = sys.argv[1], int(sys.argv[2])
     with SQLiteOutbox(path) as outbox:
-        dispatcher = Dispatcher(
-            outbox, LoopbackTransport(port, name="default"), rates=["1 per 0.005 s"], lease_seconds=600
-        )
+        smtp = SMTPTransport("127.0.0.1", port=port, security="none", name="default")
+        dispatcher = Dispatcher(outbox, smtp, rates=["1 per 0.005 s"], lease_seconds=600)
         # the only dispatcher: whatever a killed predecessor held is in doubt
         dispatcher.recover(include_unexpired=True)
         print("ready", flush=True)

@@ -1,13 +1,13 @@
-"""A loopback SMTP server (aiosmtpd) with scripted faults, and a minimal smtplib transport.
+"""A loopback SMTP server (aiosmtpd) with scripted faults, for the dispatcher's fault tests.
 
-Stand-ins for the crash and fault tests until ``SMTPTransport`` and the shared
-``tests/smtp_server.py`` land on main; both are small on purpose so the tests
-can switch to the real ones by changing one import.
+It differs from ``tests/smtp_server.py`` in what the fault test needs: receive
+times from an injected clock and per-command fault scripts (421/451 for a while,
+550 for some recipients, dropped connections). The tests send to it with the real
+``SMTPTransport``.
 """
 
 from __future__ import annotations
 
-import smtplib
 import socket
 import threading
 import time
@@ -18,17 +18,6 @@ from typing import Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-
-from mailbill import (
-    OutgoingMessage,
-    PermanentDeliveryError,
-    RateLimitedError,
-    RecipientsRefusedError,
-    RefusedRecipient,
-    SendReceipt,
-    TransientDeliveryError,
-)
-from mailbill.transports.base import BaseTransport
 
 #: Returned by a fault hook to drop the connection without answering.
 DROP = "DROP"
@@ -126,74 +115,3 @@ class LoopbackServer:
         with self.lock:
             self.received.append(Received(now, _message_id(data), tuple(envelope.rcpt_tos)))
         return "250 2.0.0 OK queued"
-
-
-class LoopbackTransport(BaseTransport):
-    """The smallest SMTP transport: one smtplib connection, reopened after any error."""
-
-    def __init__(self, port: int, *, name: str = "smtp") -> None:
-        self.name = name
-        self._port = port
-        self._smtp: smtplib.SMTP | None = None
-
-    def open(self) -> None:
-        """Connect (a refused connection is a transient error)."""
-        if self._smtp is None:
-            try:
-                self._smtp = smtplib.SMTP("127.0.0.1", self._port, timeout=10)
-            except OSError as exc:
-                raise TransientDeliveryError(f"cannot connect: {exc}") from exc
-
-    def close(self) -> None:
-        """Say QUIT if the connection is alive, then forget it."""
-        smtp, self._smtp = self._smtp, None
-        if smtp is not None:
-            try:
-                smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                smtp.close()
-
-    def _drop(self) -> None:
-        smtp, self._smtp = self._smtp, None
-        if smtp is not None:
-            smtp.close()
-
-    def send(self, message: OutgoingMessage, /) -> SendReceipt:
-        """Send the message's bytes; map smtplib's errors onto mailbill's."""
-        self.open()
-        assert self._smtp is not None
-        try:
-            refused = self._smtp.sendmail(message.mail_from, list(message.recipients), message.as_bytes())
-        except smtplib.SMTPRecipientsRefused as exc:
-            self._drop()
-            raise RecipientsRefusedError(
-                "every recipient was refused",
-                refused=[
-                    RefusedRecipient(a, c, t.decode(errors="replace")) for a, (c, t) in exc.recipients.items()
-                ],
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            self._drop()
-            text = exc.smtp_error.decode(errors="replace")
-            if exc.smtp_code == 421:
-                raise RateLimitedError(f"{exc.smtp_code} {text}", smtp_code=421, server_text=text) from exc
-            if 400 <= exc.smtp_code < 500:
-                raise TransientDeliveryError(
-                    f"{exc.smtp_code} {text}", smtp_code=exc.smtp_code, server_text=text
-                ) from exc
-            raise PermanentDeliveryError(
-                f"{exc.smtp_code} {text}", smtp_code=exc.smtp_code, server_text=text
-            ) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            self._drop()
-            raise TransientDeliveryError(f"connection lost: {exc}") from exc
-        return SendReceipt(
-            message.message_id,
-            self.name,
-            tuple(r for r in message.recipients if r not in refused),
-            refused=tuple(
-                RefusedRecipient(a, c, t.decode(errors="replace")) for a, (c, t) in refused.items()
-            ),
-            reply_code=250,
-            reply_text="2.0.0 OK queued",
-        )
