@@ -174,7 +174,7 @@ def test_long_content_ids_and_types_are_refused() -> None:
 @pytest.mark.parametrize(
     ("subject", "filename", "name"),
     [
-        ("Räkning 1001 – förfaller", "Faktura_Ängström_" + "å" * 40 + ".pdf", "Åsa Öberg"),  # noqa: RUF001
+        ("Räkning 1001 – förfaller", "Faktura_Ängström_" + "å" * 40 + ".pdf", "Åsa Öberg"),
         ("請求書 第1001号", "請求書.pdf", "山田 太郎"),
         ("  x =?utf-8?q?y?= z", 'a"b.pdf', "=?x?="),
     ],
