@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from mailbill.errors import ConfigurationError, InvalidTransitionError
+from mailbill._models import Address
+from mailbill.errors import AddressError, ConfigurationError, InvalidTransitionError
 from mailbill.outbox._model import (
     PENDING_STATUSES,
     ArchiveEntry,
@@ -41,16 +42,29 @@ from mailbill.outbox._model import (
     SuppressionEntry,
     SuppressionReason,
 )
+from mailbill.suppression import suppression_key
 
 if TYPE_CHECKING:
     from mailbill._models import SendReceipt
 
-__all__ = ["Clock", "Outbox", "OutboxSuppressionList", "utc_now"]
+__all__ = ["Clock", "Outbox", "OutboxSuppressionList", "address_key", "utc_now"]
 
 #: A function returning the current time as an aware UTC datetime.
 Clock = Callable[[], datetime]
 
 _UNSET: datetime = datetime.min.replace(tzinfo=UTC)
+
+
+def address_key(address: Address | str, /) -> str:
+    """The form the suppression list stores an address in (see ``suppression_key``).
+
+    Text that is not a valid address is still matched, case-folded, so a person
+    can block whatever a bounce report named.
+    """
+    try:
+        return suppression_key(address)
+    except AddressError:
+        return str(address).strip().casefold()
 
 
 def utc_now() -> datetime:
@@ -451,13 +465,13 @@ class Outbox:
 
     # -- suppression list --------------------------------------------------------
 
-    def is_suppressed(self, address: str, /) -> SuppressionEntry | None:
+    def is_suppressed(self, address: Address | str, /) -> SuppressionEntry | None:
         """The suppression entry for ``address`` (case-folded), or ``None`` (abstract)."""
         raise NotImplementedError
 
     def suppress(
         self,
-        address: str,
+        address: Address | str,
         /,
         reason: SuppressionReason | str = SuppressionReason.MANUAL,
         note: str = "",
@@ -467,7 +481,7 @@ class Outbox:
         """Block ``address``; adding it again replaces reason and note (abstract)."""
         raise NotImplementedError
 
-    def unsuppress(self, address: str, /) -> bool:
+    def unsuppress(self, address: Address | str, /) -> bool:
         """Unblock ``address``; returns whether it was blocked (abstract)."""
         raise NotImplementedError
 
@@ -524,17 +538,21 @@ class OutboxSuppressionList:
     def __init__(self, outbox: Outbox, /) -> None:
         self._outbox = outbox
 
-    def is_blocked(self, address: str, /) -> SuppressionEntry | None:
+    def is_blocked(self, address: Address | str, /) -> SuppressionEntry | None:
         """The entry blocking ``address``, or ``None``."""
         return self._outbox.is_suppressed(address)
 
     def add(
-        self, address: str, /, reason: SuppressionReason | str = SuppressionReason.MANUAL, note: str = ""
+        self,
+        address: Address | str,
+        /,
+        reason: SuppressionReason | str = SuppressionReason.MANUAL,
+        note: str = "",
     ) -> SuppressionEntry:
         """Block ``address``."""
         return self._outbox.suppress(address, reason, note)
 
-    def remove(self, address: str, /) -> bool:
+    def remove(self, address: Address | str, /) -> bool:
         """Unblock ``address``; returns whether it was blocked."""
         return self._outbox.unsuppress(address)
 

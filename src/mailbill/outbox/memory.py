@@ -8,6 +8,7 @@ import threading
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
+from mailbill._models import Address
 from mailbill.errors import InvalidTransitionError, ItemNotFoundError
 from mailbill.outbox._model import (
     FINAL_STATUSES,
@@ -21,7 +22,7 @@ from mailbill.outbox._model import (
     SuppressionReason,
     check_transition,
 )
-from mailbill.outbox.base import _UNSET, Clock, Outbox, utc_now
+from mailbill.outbox.base import _UNSET, Clock, Outbox, address_key, utc_now
 
 __all__ = ["MemoryOutbox"]
 
@@ -273,14 +274,14 @@ class MemoryOutbox(Outbox):
                 )
             return updated
 
-    def is_suppressed(self, address: str, /) -> SuppressionEntry | None:
+    def is_suppressed(self, address: Address | str, /) -> SuppressionEntry | None:
         """The entry blocking ``address``, or ``None``."""
         with self._lock:
-            return self._suppressed.get(address.strip().casefold())
+            return self._suppressed.get(address_key(address))
 
     def suppress(
         self,
-        address: str,
+        address: Address | str,
         /,
         reason: SuppressionReason | str = SuppressionReason.MANUAL,
         note: str = "",
@@ -288,15 +289,15 @@ class MemoryOutbox(Outbox):
         now: datetime | None = None,
     ) -> SuppressionEntry:
         """Block ``address``."""
-        entry = SuppressionEntry(address.strip().casefold(), SuppressionReason(reason), note, self._now(now))
+        entry = SuppressionEntry(address_key(address), SuppressionReason(reason), note, self._now(now))
         with self._lock:
             self._suppressed[entry.address] = entry
         return entry
 
-    def unsuppress(self, address: str, /) -> bool:
+    def unsuppress(self, address: Address | str, /) -> bool:
         """Unblock ``address``."""
         with self._lock:
-            return self._suppressed.pop(address.strip().casefold(), None) is not None
+            return self._suppressed.pop(address_key(address), None) is not None
 
     def suppressions(self) -> list[SuppressionEntry]:
         """Every blocked address, sorted."""

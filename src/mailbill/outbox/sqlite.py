@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mailbill._models import Address
 from mailbill.errors import InvalidTransitionError, ItemNotFoundError
 from mailbill.outbox._model import (
     FINAL_STATUSES,
@@ -37,7 +38,7 @@ from mailbill.outbox._model import (
 )
 from mailbill.outbox._sqlite_rows import Tx, dt_req, insert_attempt, insert_item, load_items, load_one, us
 from mailbill.outbox._sqlite_schema import migrate
-from mailbill.outbox.base import _UNSET, Clock, Outbox, utc_now
+from mailbill.outbox.base import _UNSET, Clock, Outbox, address_key, utc_now
 
 __all__ = ["SQLiteOutbox"]
 
@@ -374,12 +375,12 @@ class SQLiteOutbox(Outbox):
 
     # -- suppression, archive, purge ------------------------------------------------------------
 
-    def is_suppressed(self, address: str, /) -> SuppressionEntry | None:
+    def is_suppressed(self, address: Address | str, /) -> SuppressionEntry | None:
         """The entry blocking ``address``, or ``None``."""
         with self._read() as conn:
             row = conn.execute(
                 "SELECT address, reason, note, added_at FROM suppression WHERE address = ?",
-                (address.strip().casefold(),),
+                (address_key(address),),
             ).fetchone()
         return (
             None
@@ -389,7 +390,7 @@ class SQLiteOutbox(Outbox):
 
     def suppress(
         self,
-        address: str,
+        address: Address | str,
         /,
         reason: SuppressionReason | str = SuppressionReason.MANUAL,
         note: str = "",
@@ -397,7 +398,7 @@ class SQLiteOutbox(Outbox):
         now: datetime | None = None,
     ) -> SuppressionEntry:
         """Block ``address``."""
-        entry = SuppressionEntry(address.strip().casefold(), SuppressionReason(reason), note, self._now(now))
+        entry = SuppressionEntry(address_key(address), SuppressionReason(reason), note, self._now(now))
         with self._write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO suppression (address, reason, note, added_at) VALUES (?, ?, ?, ?)",
@@ -405,13 +406,11 @@ class SQLiteOutbox(Outbox):
             )
         return entry
 
-    def unsuppress(self, address: str, /) -> bool:
+    def unsuppress(self, address: Address | str, /) -> bool:
         """Unblock ``address``."""
         with self._write() as conn:
             return (
-                conn.execute(
-                    "DELETE FROM suppression WHERE address = ?", (address.strip().casefold(),)
-                ).rowcount
+                conn.execute("DELETE FROM suppression WHERE address = ?", (address_key(address),)).rowcount
                 > 0
             )
 
