@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import tempfile
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 from _loopback import LoopbackSMTP
 
 from mailbill import (
-    Document,
     DispatchEvent,
+    Document,
     Mailer,
     Party,
     Router,
@@ -106,7 +107,7 @@ def main() -> None:
         assert "Rappel de paiement – facture R-4712" in subjects  # French text for the French customer
         assert "Zahlungserinnerung zu Rechnung R-4714" in subjects  # Italian falls back to German
         times = sorted(sent_at.values())
-        assert all(b - a >= 20 for a, b in zip(times, times[1:], strict=False))
+        assert all(b - a >= 20 for a, b in pairwise(times))
         assert outbox.get_by_key("dunning/2024-11/4715").reason == "blocked"
         assert outbox.get_by_key("dunning/2024-11/4716").reason == "kind_not_enabled"
         swiss = next(m for _, m in server.received.messages if "R-4713" in str(m["Subject"]))
