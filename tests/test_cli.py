@@ -65,3 +65,41 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "sqlite:///" in capsys.readouterr().err
     assert main(["--outbox", f"sqlite:///{tmp_path / 'o.db'}", "release"]) == 2
     assert main(["--outbox", f"sqlite:///{tmp_path / 'o.db'}", "dispatch"]) == 2
+
+
+def test_preview_renders_a_template_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """This test ensures that preview picks the language by fallback and shows missing fields."""
+    folder = tmp_path / "templates" / "invoice" / "de"
+    folder.mkdir(parents=True)
+    (folder / "subject.txt").write_text("Rechnung {{ number }}", encoding="utf-8")
+    (folder / "body.txt").write_text("Guten Tag {{ name }}, {{ total|money('EUR') }}", encoding="utf-8")
+    context = tmp_path / "fields.json"
+    context.write_text('{"number": 7, "total": 1234.5}', encoding="utf-8")
+    args = ["preview", "invoice", "--templates", str(tmp_path / "templates"), "--default-language", "de"]
+    assert main([*args, "--language", "de-CH", "--context", str(context)]) == 0
+    out = capsys.readouterr().out
+    assert "template invoice/de" in out
+    assert "Subject: Rechnung 7" in out
+    assert "[missing: name]" in out
+    assert "1’234.50" in out  # Swiss formats for a de-CH reader of the German text
+    assert main([*args, "--context", str(tmp_path / "nope.json")]) == 2
+
+
+def test_mailer_send_one_document_now(tmp_path: Path) -> None:
+    """This test ensures that Mailer.send e-mails one document at once and keeps it in the outbox."""
+    from mailbill import Document, Mailer, Party, SenderCascade, fixed
+    from mailbill.templates import MappingLoader, Templates
+    from mailbill.testing import MemoryTransport
+
+    transport = MemoryTransport()
+    mailer = Mailer(
+        SQLiteOutbox(tmp_path / "o.db"),
+        templates=Templates(MappingLoader({("welcome", "en"): {"subject": "Welcome", "text": "Hi"}})),
+        senders=SenderCascade([fixed("portal@example.com")]),
+        transports=transport,
+    )
+    doc = Document("welcome", "user/1/welcome", recipients=(Party("U", "u@example.com"),))
+    item = mailer.send(doc)
+    assert item.status is Status.SENT
+    assert mailer.send(doc).id == item.id  # not sent twice
+    assert len(transport.outbox) == 1

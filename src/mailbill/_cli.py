@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     dispatch.add_argument("--forever", action="store_true", help="keep polling until stopped")
     dispatch.add_argument("--poll", type=float, help="seconds between polls (default from config)")
 
+    preview = sub.add_parser("preview", help="render a template with sample fields; send nothing")
+    preview.add_argument("kind", help="the document kind (the template folder's name)")
+    preview.add_argument("--templates", type=Path, required=True, help="the templates folder")
+    preview.add_argument("--language", help="the recipient's language tag (sv, de-CH, ...)")
+    preview.add_argument("--default-language", default="en", help="the language of last resort")
+    preview.add_argument("--context", type=Path, help="a JSON file with the merge fields")
+
     check = sub.add_parser("check-transport", help="connect, negotiate TLS, log in; send nothing")
     check.add_argument("url", nargs="?", help="a transport URL; default: the config's first transport")
     check.add_argument("--password-env", help="environment variable with the password")
@@ -202,6 +209,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from mailbill.templates import DirectoryLoader, Templates
+
+    context: dict[str, object] = {}
+    if args.context is not None:
+        try:
+            loaded = json.loads(args.context.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read the context {str(args.context)!r}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigurationError(f"{str(args.context)!r} must hold a JSON object")
+        context = loaded
+    templates = Templates(DirectoryLoader(args.templates), default_language=args.default_language)
+    rendered = templates.preview(args.kind, args.language, context)
+    print(f"template {rendered.kind}/{rendered.language_used} (tried {', '.join(rendered.tried)})")
+    print(f"Subject: {rendered.subject}")
+    if rendered.text is not None:
+        print(f"\n{rendered.text}")
+    if rendered.html is not None:
+        print(f"\n--- HTML ---\n{rendered.html}")
+    return EXIT_OK
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from mailbill._demo import run_demo
@@ -212,6 +242,8 @@ def _run(args: argparse.Namespace) -> int:
         return _cmd_dispatch(args)
     if args.command == "check-transport":
         return _cmd_check(args)
+    if args.command == "preview":
+        return _cmd_preview(args)
     with _outbox(args) as outbox:
         if args.command == "status":
             counts = outbox.counts(batch=args.batch)

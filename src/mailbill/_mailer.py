@@ -355,6 +355,24 @@ class Mailer:
         """Send what is due now, within the rate limits (one dispatcher run)."""
         return self.dispatcher.run_once()
 
+    def send(self, document: Document, /, *, batch: str = "send-now") -> OutboxItem:
+        """E-mail one document now: prepare it released, run the dispatcher once, return its item.
+
+        The item is kept in the outbox like any other (history, archive). The run
+        obeys the rate limits and also sends other items that are due. A document
+        whose key is already in the outbox is not sent again (use
+        ``outbox.resend(key)`` for that); its current item is returned.
+
+        Raises:
+            DocumentError: the document could not be prepared (template, data).
+        """
+        prepared = self.prepare([document], batch=batch, release=True).documents[0]
+        if prepared.error is not None:
+            raise prepared.error
+        if prepared.outcome == "mail":
+            self.dispatch()
+        return self.outbox.get_by_key(document.key)
+
     def pending(self, *, batch: str | None = None) -> list[OutboxItem]:
         """Items released but not sent yet (the reminder list)."""
         return self.outbox.pending(batch=batch)
