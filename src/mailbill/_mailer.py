@@ -278,18 +278,13 @@ class Mailer:
         kind, reference = document.kind, document.reference or ""
         if decision.is_paper:
             assert decision.paper_reason is not None
-            return NewItem(
-                key=document.key,
-                message=b"",
-                mail_from="",
-                recipients=(),
-                message_id="",
+            return NewItem.paper(
+                document.key,
+                decision.paper_reason.value,
                 batch=batch,
                 kind=kind,
                 reference=reference,
                 decision=_decision_json(decision, language),
-                status=Status.PAPER,
-                reason=decision.paper_reason.value,
             )
         assert decision.sender is not None
         message = self.compose(document, decision)
