@@ -3,6 +3,7 @@
 - :class:`MemoryTransport` keeps what was sent in a list.
 - :class:`ScriptedTransport` returns or raises what a test scripts, one step a message.
 - :class:`FakeClock` is a clock and a ``sleep`` that only move when told to.
+- :class:`FakeOutlook` stands in for Outlook's object model, for ``OutlookTransport``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from mailbill._models import OutgoingMessage, SendReceipt
+from mailbill._outlook_fake import FakeAccount, FakeComError, FakeMailItem, FakeOutlook
 from mailbill.errors import ConfigurationError
 from mailbill.transports.base import BaseTransport
 from mailbill.transports.memory import MemoryTransport
 
-__all__ = ["FakeClock", "MemoryTransport", "ScriptedTransport", "Step"]
+__all__ = [
+    "FakeAccount",
+    "FakeClock",
+    "FakeComError",
+    "FakeMailItem",
+    "FakeOutlook",
+    "MemoryTransport",
+    "ScriptedTransport",
+    "Step",
+]
 
 #: One scripted step: an exception to raise, ``None`` to accept the message, a
 #: receipt to return, or a function of the message returning a receipt (or raising).

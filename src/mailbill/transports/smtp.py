@@ -1,0 +1,495 @@
+"""SMTPTransport: send composed bytes to an SMTP server with the standard library's smtplib."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+
+from mailbill._models import OutgoingMessage, SendReceipt
+from mailbill.errors import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RecipientsRefusedError,
+    RefusedRecipient,
+    TLSError,
+    TransientDeliveryError,
+)
+from mailbill.transports._smtp_errors import (
+    decode_reply,
+    error_for_exception,
+    error_for_reply,
+    refused_recipient,
+)
+from mailbill.transports._smtp_presets import SMTP_PRESETS, Security
+from mailbill.transports._smtp_session import (
+    PREFERRED_MECHANISMS,
+    SMTPServerReport,
+    StaleConnectionError,
+    TokenProvider,
+    login,
+    mapped,
+    report,
+)
+from mailbill.transports.base import BaseTransport, Capabilities
+
+__all__ = ["SMTPServerReport", "SMTPTransport", "TokenProvider"]
+
+logger = logging.getLogger(__name__)
+
+_SECURITIES = ("auto", "starttls", "tls", "none")
+_DEFAULT_PORTS = {"tls": 465, "starttls": 587, "auto": 587, "none": 25}
+
+
+class SMTPTransport(BaseTransport):
+    """Send messages to an SMTP server, reusing one connection for many messages.
+
+    Example:
+        >>> transport = SMTPTransport(
+        ...     "smtp.office365.com", port=587, security="starttls",
+        ...     username="billing@example.com", oauth2_token=get_token,
+        ... )  # doctest: +SKIP
+        >>> with transport:  # doctest: +SKIP
+        ...     receipt = transport.send(message)
+
+    Args:
+        host: The server's host name or address.
+        port: The port; by default 465 for ``security="tls"``, 25 for ``"none"``, else 587.
+        security: ``"tls"`` (implicit TLS), ``"starttls"`` (the server must offer it),
+            ``"auto"`` (implicit TLS on port 465, STARTTLS when offered elsewhere) or
+            ``"none"`` (no encryption).
+        username: The login name, for password or OAuth2 authentication.
+        password: The password (never shown in ``repr`` or logs).
+        oauth2_token: A callable returning an OAuth2 access token, for XOAUTH2.
+        auth_mechanism: Pin one password mechanism (``"PLAIN"``, ``"LOGIN"``, ``"CRAM-MD5"``).
+        allow_insecure_auth: Allow sending credentials over an unencrypted connection.
+        ssl_context: A ready TLS context; replaces the ``ca_file``/``client_cert`` options.
+        ca_file: A PEM file of CA certificates to trust instead of the system's.
+        client_cert: A PEM client certificate (with its key unless ``client_key`` is given).
+        client_key: The client certificate's private key file.
+        timeout: Seconds to wait for the server on each network operation.
+        local_hostname: The name sent in EHLO (the machine's FQDN by default).
+        max_messages_per_connection: Reconnect after this many messages (``None``: never).
+        idle_check_after: Before reusing a connection idle this many seconds, check it with NOOP.
+        name: The transport's name in receipts, logs and rate limits.
+        clock: A monotonic clock (seconds); injectable for tests.
+
+    Raises:
+        ConfigurationError: an option is invalid or options contradict each other.
+    """
+
+    capabilities = Capabilities()
+
+    def __init__(
+        self,
+        host: str,
+        /,
+        *,
+        port: int | None = None,
+        security: Security = "auto",
+        username: str | None = None,
+        password: str | None = None,
+        oauth2_token: TokenProvider | None = None,
+        auth_mechanism: str | None = None,
+        allow_insecure_auth: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        ca_file: str | Path | None = None,
+        client_cert: str | Path | None = None,
+        client_key: str | Path | None = None,
+        timeout: float = 30.0,
+        local_hostname: str | None = None,
+        max_messages_per_connection: int | None = None,
+        idle_check_after: float = 10.0,
+        name: str = "smtp",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not host or any(c.isspace() for c in host):
+            raise ConfigurationError(f"SMTP host {host!r} is not a host name")
+        if security not in _SECURITIES:
+            raise ConfigurationError(f"security must be one of {', '.join(_SECURITIES)}, not {security!r}")
+        port = _DEFAULT_PORTS[security] if port is None else port
+        if not 0 < port < 65536:
+            raise ConfigurationError(f"SMTP port {port} is out of range")
+        if password is not None and oauth2_token is not None:
+            raise ConfigurationError("give either password or oauth2_token, not both")
+        if (password is not None or oauth2_token is not None) and not username:
+            raise ConfigurationError("a password or oauth2_token needs a username")
+        if username and password is None and oauth2_token is None:
+            raise ConfigurationError(f"username {username!r} given without password or oauth2_token")
+        if security == "none" and username and not allow_insecure_auth:
+            raise ConfigurationError(
+                "security='none' would send the credentials unencrypted; "
+                "use TLS, or set allow_insecure_auth=True if you really mean it"
+            )
+        if timeout <= 0:
+            raise ConfigurationError(f"timeout must be positive, not {timeout}")
+        if max_messages_per_connection is not None and max_messages_per_connection < 1:
+            raise ConfigurationError("max_messages_per_connection must be at least 1")
+        if auth_mechanism is not None:
+            auth_mechanism = auth_mechanism.upper()
+            if auth_mechanism not in PREFERRED_MECHANISMS:
+                raise ConfigurationError(
+                    f"auth_mechanism {auth_mechanism!r} is not one of {', '.join(PREFERRED_MECHANISMS)}"
+                )
+        self.name = name
+        self.host = host
+        self.port = port
+        self.security: Security = security
+        self.username = username
+        self._password = password
+        self._token_provider = oauth2_token
+        self._auth_mechanism = auth_mechanism
+        self._allow_insecure_auth = allow_insecure_auth
+        self._ssl_context = ssl_context or self._make_context(ca_file, client_cert, client_key)
+        self.timeout = timeout
+        self.local_hostname = local_hostname
+        self.max_messages_per_connection = max_messages_per_connection
+        self.idle_check_after = idle_check_after
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._conn: smtplib.SMTP | None = None
+        self._sent_on_connection = 0
+        self._last_used = 0.0
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        /,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        oauth2_token: TokenProvider | None = None,
+        name: str | None = None,
+        timeout: float = 30.0,
+    ) -> SMTPTransport:
+        """Make a transport for a well-known service from :data:`~mailbill.SMTP_PRESETS`.
+
+        Example:
+            >>> t = SMTPTransport.from_preset("microsoft365", username="a@example.com",
+            ...                               oauth2_token=lambda: "token")
+            >>> (t.host, t.port, t.security)
+            ('smtp.office365.com', 587, 'starttls')
+
+        Raises:
+            ConfigurationError: there is no preset of that name.
+        """
+        try:
+            found = SMTP_PRESETS[preset]
+        except KeyError:
+            known = ", ".join(sorted(SMTP_PRESETS))
+            raise ConfigurationError(f"unknown SMTP preset {preset!r}; known presets: {known}") from None
+        return cls(
+            found.host,
+            port=found.port,
+            security=found.security,
+            username=username,
+            password=password,
+            oauth2_token=oauth2_token,
+            name=name or found.name,
+            timeout=timeout,
+        )
+
+    @staticmethod
+    def _make_context(
+        ca_file: str | Path | None, client_cert: str | Path | None, client_key: str | Path | None
+    ) -> ssl.SSLContext:
+        try:
+            context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+            if client_cert:
+                context.load_cert_chain(str(client_cert), str(client_key) if client_key else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"cannot load TLS certificates: {exc}") from exc
+        return context
+
+    # -- connection -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, secure and authenticate now (sending does it lazily otherwise).
+
+        Raises:
+            TransientDeliveryError: the server cannot be reached or timed out.
+            TLSError: TLS could not be negotiated or the certificate did not verify.
+            AuthenticationError: the credentials were refused or cannot be sent safely.
+        """
+        with self._lock:
+            if self._conn is None:
+                self._conn, _ = self._connect()
+                self._sent_on_connection = 0
+                self._last_used = self._clock()
+
+    def close(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        with self._lock:
+            self._drop(polite=True)
+
+    def _drop(self, *, polite: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if polite:
+                conn.quit()
+        except (smtplib.SMTPException, OSError):
+            pass  # the server may already be gone; the socket is closed below either way
+        finally:
+            conn.close()
+
+    def _connect(self) -> tuple[smtplib.SMTP, bool]:
+        """Open a new connection, negotiate TLS and log in; return it and whether STARTTLS was offered."""
+        implicit = self.security == "tls" or (self.security == "auto" and self.port == 465)
+        where = f"{self.host}:{self.port}"
+        logger.debug("connecting to %s (security=%s)", where, self.security)
+        with mapped(f"connecting to {where}"):
+            if implicit:
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host,
+                    self.port,
+                    local_hostname=self.local_hostname,
+                    timeout=self.timeout,
+                    context=self._ssl_context,
+                )
+            else:
+                conn = smtplib.SMTP(
+                    self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
+                )
+        try:
+            with mapped(f"greeting {where}"):
+                conn.ehlo_or_helo_if_needed()
+            starttls_offered = conn.has_extn("starttls")
+            encrypted = implicit
+            if not implicit and self.security in ("starttls", "auto"):
+                if starttls_offered:
+                    with mapped(f"STARTTLS with {where}"):
+                        conn.starttls(context=self._ssl_context)
+                        conn.ehlo()
+                    encrypted = True
+                elif self.security == "starttls":
+                    raise TLSError(f"{where} does not offer STARTTLS (security='starttls')")
+            if self.username:
+                login(
+                    conn,
+                    where=where,
+                    username=self.username,
+                    password=self._password,
+                    token_provider=self._token_provider,
+                    mechanism=self._auth_mechanism,
+                    encrypted=encrypted,
+                    allow_insecure_auth=self._allow_insecure_auth,
+                )
+        except BaseException:
+            conn.close()
+            raise
+        logger.debug("connected to %s (encrypted=%s)", where, encrypted)
+        return conn, starttls_offered
+
+    def _connection_for_send(self) -> tuple[smtplib.SMTP, bool]:
+        """Return an open connection and whether it was used before."""
+        limit = self.max_messages_per_connection
+        if self._conn is not None and limit is not None and self._sent_on_connection >= limit:
+            self._drop(polite=True)
+        if self._conn is not None and self._clock() - self._last_used >= self.idle_check_after:
+            try:
+                alive = self._conn.noop()[0] == 250
+            except (smtplib.SMTPException, OSError):
+                alive = False
+            if not alive:
+                logger.debug("idle connection to %s:%s is gone; reconnecting", self.host, self.port)
+                self._drop(polite=False)
+        if self._conn is not None:
+            return self._conn, True
+        self._conn, _ = self._connect()
+        self._sent_on_connection = 0
+        return self._conn, False
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, message: OutgoingMessage, /) -> SendReceipt:
+        """Send ``message`` over the open connection (connecting first when needed).
+
+        A connection the server closed while idle is replaced transparently; a
+        message is never sent twice once the server has seen its DATA.
+
+        Returns:
+            A receipt with the accepted recipients, and the refused ones when the
+            server accepted only some.
+
+        Raises:
+            RecipientsRefusedError: every recipient was refused permanently.
+            PermanentDeliveryError: a 5xx reply, or SMTPUTF8 needed and not offered.
+            TransientDeliveryError: a 4xx reply, disconnect or timeout
+                (:class:`~mailbill.RateLimitedError` for 421 and 4.7.x).
+            AuthenticationError: the credentials were refused.
+            TLSError: TLS could not be negotiated or verified.
+        """
+        data = message.as_bytes()
+        with self._lock:
+            for attempt in (1, 2):
+                conn, reused = self._connection_for_send()
+                try:
+                    receipt = self._transact(conn, message, data)
+                except StaleConnectionError as stale:
+                    self._drop(polite=False)
+                    if reused and attempt == 1:
+                        logger.debug("reused connection failed before DATA (%s); reconnecting", stale)
+                        continue
+                    raise stale.error from stale.__cause__
+                except DeliveryError as exc:
+                    self._after_failure(exc)
+                    raise
+                except BaseException:
+                    self._drop(polite=False)
+                    raise
+                self._sent_on_connection += 1
+                self._last_used = self._clock()
+                return receipt
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _after_failure(self, exc: DeliveryError) -> None:
+        """Keep the connection for the next message when the server only refused this one."""
+        conn = self._conn
+        if conn is None or exc.smtp_code is None or exc.smtp_code == 421:
+            self._drop(polite=False)
+            return
+        try:
+            conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop(polite=False)
+
+    def _transact(self, conn: smtplib.SMTP, message: OutgoingMessage, data: bytes) -> SendReceipt:
+        """One mail transaction in three steps: MAIL FROM, RCPT TO for each recipient, DATA.
+
+        This is the method a pipelining variant replaces. Failures before DATA raise
+        :class:`StaleConnectionError` when the connection itself broke (the caller may
+        retry on a fresh connection); nothing is retried after DATA was sent.
+        """
+        options = self._mail_options(conn, message, data)
+        self._mail(conn, message.mail_from, options)
+        accepted, refused = self._rcpt(conn, message.recipients)
+        code, text = self._data(conn, data)
+        return SendReceipt(
+            message_id=message.message_id,
+            transport=self.name,
+            accepted=accepted,
+            refused=refused,
+            reply_code=code,
+            reply_text=text,
+        )
+
+    def _mail_options(self, conn: smtplib.SMTP, message: OutgoingMessage, data: bytes) -> list[str]:
+        options: list[str] = []
+        if message.smtputf8:
+            if not conn.has_extn("smtputf8"):
+                raise PermanentDeliveryError(
+                    f"message {message.message_id} has a non-ASCII address and needs SMTPUTF8, "
+                    f"which {self.host}:{self.port} does not offer"
+                )
+            options.append("SMTPUTF8")
+        if conn.has_extn("8bitmime") and any(b > 127 for b in data):
+            options.append("BODY=8BITMIME")
+        if conn.has_extn("size"):
+            limit = conn.esmtp_features["size"].strip()
+            if limit.isdigit() and 0 < int(limit) < len(data):
+                raise PermanentDeliveryError(
+                    f"message {message.message_id} is {len(data)} bytes; "
+                    f"{self.host}:{self.port} accepts at most {limit}"
+                )
+            options.append(f"SIZE={len(data)}")
+        return options
+
+    def _mail(self, conn: smtplib.SMTP, mail_from: str, options: list[str]) -> None:
+        try:
+            code, text = conn.mail(mail_from, options)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise StaleConnectionError(error_for_exception(exc, during="MAIL FROM")) from exc
+        except smtplib.SMTPException as exc:
+            raise error_for_exception(exc, during="MAIL FROM") from exc
+        if code == 421:  # often a server's idle timeout reported late: retry on a new connection
+            raise StaleConnectionError(error_for_reply(code, text, during="MAIL FROM"))
+        if code != 250:
+            raise error_for_reply(code, text, during="MAIL FROM")
+
+    def _rcpt(
+        self, conn: smtplib.SMTP, recipients: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], tuple[RefusedRecipient, ...]]:
+        accepted: list[str] = []
+        refused: list[RefusedRecipient] = []
+        for address in recipients:
+            try:
+                code, text = conn.rcpt(address)
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                raise StaleConnectionError(error_for_exception(exc, during=f"RCPT TO {address}")) from exc
+            except smtplib.SMTPException as exc:
+                raise error_for_exception(exc, during=f"RCPT TO {address}") from exc
+            if code == 421:
+                raise error_for_reply(code, text, during=f"RCPT TO {address}")
+            if code in (250, 251):
+                accepted.append(address)
+            else:
+                refused.append(refused_recipient(address, code, text))
+        if not accepted:
+            temporary = next((r for r in refused if r.code < 500), None)
+            if temporary is not None:  # a later try may get through; do not fail the message
+                raise error_for_reply(temporary.code, temporary.text, during=f"RCPT TO {temporary.address}")
+            listing = "; ".join(f"{r.address}: {r.code} {r.text}" for r in refused)
+            raise RecipientsRefusedError(f"every recipient was refused ({listing})", refused=refused)
+        return tuple(accepted), tuple(refused)
+
+    def _data(self, conn: smtplib.SMTP, data: bytes) -> tuple[int, str]:
+        try:
+            code, text = conn.data(data)
+        except smtplib.SMTPDataError as exc:
+            raise error_for_reply(exc.smtp_code, exc.smtp_error, during="DATA") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            error = error_for_exception(exc, during="DATA")
+            if isinstance(error, TransientDeliveryError):
+                error = TransientDeliveryError(
+                    f"{error} - the server may or may not have accepted the message",
+                    smtp_code=error.smtp_code,
+                    enhanced_status=error.enhanced_status,
+                    server_text=error.server_text,
+                )
+            raise error from exc
+        if code != 250:
+            raise error_for_reply(code, text, during="end of DATA")
+        return code, decode_reply(text)
+
+    # -- checking ---------------------------------------------------------------------------
+
+    def check(self) -> SMTPServerReport:
+        """Connect, negotiate TLS, log in and report what the server offers; send nothing.
+
+        This is the "test settings" button: it uses a fresh connection and closes it.
+
+        Raises:
+            TransientDeliveryError: the server cannot be reached or timed out.
+            TLSError: TLS could not be negotiated or verified.
+            AuthenticationError: the credentials were refused or cannot be sent safely.
+        """
+        conn, starttls_offered = self._connect()
+        try:
+            return report(
+                conn,
+                host=self.host,
+                port=self.port,
+                starttls_offered=starttls_offered,
+                authenticated=bool(self.username),
+            )
+        finally:
+            with suppress(smtplib.SMTPException, OSError):
+                conn.quit()
+            conn.close()
+
+    def __repr__(self) -> str:
+        auth = "oauth2" if self._token_provider else "password" if self._password is not None else "none"
+        user = f"{self.username}@" if self.username else ""
+        return (
+            f"<{type(self).__name__} name={self.name!r} "
+            f"server='{user}{self.host}:{self.port}' security={self.security!r} auth={auth}>"
+        )
