@@ -3,6 +3,7 @@
 - :class:`Outbox` is the contract (``base.py``).
 - :class:`SQLiteOutbox` is the embedded default (``sqlite.py``).
 - :class:`MemoryOutbox` keeps everything in memory, for tests (``memory.py``).
+- :class:`PostgresOutbox` is shared by many workers on PostgreSQL (``postgres.py``, ``mailbill[postgres]``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mailbill.outbox._model import (
 )
 from mailbill.outbox.base import Clock, Outbox, OutboxSuppressionList, utc_now
 from mailbill.outbox.memory import MemoryOutbox
+from mailbill.outbox.postgres import PostgresOutbox
 from mailbill.outbox.sqlite import SQLiteOutbox
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Outbox",
     "OutboxItem",
     "OutboxSuppressionList",
+    "PostgresOutbox",
     "RecoveryPolicy",
     "SQLiteOutbox",
     "Status",
