@@ -6,16 +6,16 @@ import logging
 import signal
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from mailbill._dispatch_report import DispatchEvent, DispatchFailure, DispatchReport, _Run
 from mailbill._ratelimit import Rate, RateLimiter
 from mailbill._rebuild import message_from_item
-from mailbill._retry import RetryDecision, RetryPolicy
-from mailbill.errors import AccountError, ConfigurationError, TransientDeliveryError
+from mailbill._retry import RetryPolicy
+from mailbill.errors import AccountError, ConfigurationError
 from mailbill.outbox._model import OutboxItem, RecoveryPolicy, Status, SuppressionReason
 from mailbill.outbox.base import Clock, Outbox, utc_now
 from mailbill.transports.base import BaseTransport
@@ -26,77 +26,6 @@ logger = logging.getLogger(__name__)
 
 #: A transport, or a function making one (needed for ``parallel`` > 1).
 TransportSource = BaseTransport | Callable[[], BaseTransport]
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchEvent:
-    """One status change made by the dispatcher (for progress bars and host logs).
-
-    Attributes:
-        item_id: The outbox item.
-        key: Its business key.
-        old: The status before.
-        new: The status after.
-        detail: The server's reply or the error, for a person.
-        transport: The transport (account) name.
-    """
-
-    item_id: int
-    key: str
-    old: Status
-    new: Status
-    detail: str = ""
-    transport: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchFailure:
-    """An item that ended FAILED or PAPER in a run, with why.
-
-    Attributes:
-        item_id: The outbox item.
-        key: Its business key.
-        status: FAILED or PAPER.
-        reason: The server's reply or the error.
-    """
-
-    item_id: int
-    key: str
-    status: Status
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchReport:
-    """What one :meth:`Dispatcher.run_once` did.
-
-    Attributes:
-        counts: How many items reached each status in this run (SENDING counts claims).
-        failures: Items that ended FAILED or PAPER, with reasons.
-        stopped_accounts: Accounts that stopped (authentication, TLS), with the error.
-        recovered: Items taken back from expired leases at the start of the run.
-    """
-
-    counts: Mapping[Status, int] = field(default_factory=dict)
-    failures: tuple[DispatchFailure, ...] = ()
-    stopped_accounts: Mapping[str, str] = field(default_factory=dict)
-    recovered: int = 0
-
-    @property
-    def sent(self) -> int:
-        """Items sent or handed off in this run."""
-        return self.counts.get(Status.SENT, 0) + self.counts.get(Status.HANDED_OFF, 0)
-
-
-class _Run:
-    """The mutable state of one run, shared by its worker threads."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.counts: Counter[Status] = Counter()
-        self.failures: list[DispatchFailure] = []
-        self.stopped: dict[str, str] = {}
-        self.error: BaseException | None = None
 
 
 class Dispatcher:
@@ -217,7 +146,8 @@ class Dispatcher:
         """Send everything that is due now, within the rate limits, and report.
 
         Waits (through ``sleep``) for rate limits; returns when nothing is due,
-        every account stopped, or :meth:`stop` was called.
+        every account stopped or used up its rate for longer than half a lease,
+        or :meth:`stop` was called.
 
         Raises:
             ConfigurationError: the setup is wrong (the item concerned stays released).
@@ -309,6 +239,8 @@ class Dispatcher:
                         return
                 size = 1 if limiter.rates else self.batch_size
                 wait = limiter.wait_time(1)
+                if wait > self.lease_seconds / 2:
+                    return  # the account's limit is used up for a long while: end this run
                 if wait > 0:
                     self._sleep(wait)
                     continue
@@ -327,15 +259,15 @@ class Dispatcher:
                     self._count(run, Status.SENDING)
                     if self._stop.is_set() or run.error is not None or name in run.stopped:
                         for rest in items[n:]:
-                            self._change(run, rest, "unclaim", RetryDecision(Status.RELEASED), "stopped")
+                            self._change(run, rest, Status.RELEASED, "stopped")
                         return
                     if transport is None:
                         try:
                             transport = self._make_transport(name)
                             transport.open()
-                        except (AccountError, TransientDeliveryError, ConfigurationError) as exc:
+                        except Exception as exc:  # nothing was sent: give the items back
                             for rest in items[n:]:
-                                self._change(run, rest, "unclaim", RetryDecision(Status.RELEASED), str(exc))
+                                self._change(run, rest, Status.RELEASED, exc)
                             self._account_down(run, name, limiter, exc)
                             transport = None
                             if isinstance(exc, ConfigurationError):
@@ -353,7 +285,7 @@ class Dispatcher:
                     logger.warning("closing transport %s failed", name, exc_info=True)
 
     def _account_down(self, run: _Run, name: str, limiter: RateLimiter, exc: BaseException) -> None:
-        if isinstance(exc, TransientDeliveryError):
+        if not isinstance(exc, AccountError | ConfigurationError):  # cannot connect now: later
             limiter.pause_for(self.retry.rate_limit_pause)
             with run.lock:
                 run.stopped[name] = f"cannot connect: {exc}"
@@ -368,19 +300,22 @@ class Dispatcher:
         blocked = [r for r in item.recipients if self.outbox.is_suppressed(r) is not None]
         allowed = [r for r in item.recipients if r not in blocked]
         if not allowed:
-            self._change(
-                run, item, "paper", RetryDecision(Status.PAPER), f"blocked address: {', '.join(blocked)}"
-            )
+            self._change(run, item, Status.PAPER, f"blocked address: {', '.join(blocked)}")
             return
         try:
             message = message_from_item(item, recipients=allowed)
         except Exception as exc:  # one item that cannot be built is recorded; the run goes on
-            self._change(run, item, "failed", RetryDecision(Status.FAILED), exc)
+            self._change(run, item, Status.FAILED, exc)
             return
         recipients = len(message.recipients)
         while (wait := limiter.wait_time(recipients)) > 0:
             if self._stop.is_set():
-                self._change(run, item, "unclaim", RetryDecision(Status.RELEASED), "stopped")
+                self._change(run, item, Status.RELEASED, "stopped")
+                return
+            if wait > self.lease_seconds / 2:
+                # a per-recipient limit is used up: do not hold the item past its lease
+                later = self._clock() + timedelta(seconds=wait)
+                self._change(run, item, Status.RELEASED, "rate limit reached", next_attempt_at=later)
                 return
             self._sleep(wait)
         if not limiter.try_acquire(recipients):
@@ -395,7 +330,7 @@ class Dispatcher:
                 self.retry.decide(item, exc, now=now) if not isinstance(exc, ConfigurationError) else None
             )
             if decision is None:
-                self._change(run, item, "unclaim", RetryDecision(Status.RELEASED), exc)
+                self._change(run, item, Status.RELEASED, exc)
                 raise
             for address in decision.suppress:
                 self.outbox.suppress(address, SuppressionReason.HARD_BOUNCE, str(exc))
@@ -403,10 +338,7 @@ class Dispatcher:
                 limiter.pause_for(decision.pause_seconds)
             if decision.stop_account:
                 self._account_down(run, name, limiter, exc)
-            action = {Status.DEFERRED: "deferred", Status.FAILED: "failed", Status.PAPER: "paper"}.get(
-                decision.status, "unclaim"
-            )
-            self._change(run, item, action, decision, exc)
+            self._change(run, item, decision.status, exc, next_attempt_at=decision.next_attempt_at)
             return
         if self.retry.suppress_refused:
             for refused in receipt.refused:
@@ -423,22 +355,28 @@ class Dispatcher:
         )
 
     def _change(
-        self, run: _Run, item: OutboxItem, action: str, decision: RetryDecision, error: BaseException | str
+        self,
+        run: _Run,
+        item: OutboxItem,
+        new: Status,
+        error: BaseException | str,
+        *,
+        next_attempt_at: datetime | None = None,
     ) -> None:
+        """Record the end of a claimed item that was not sent: RELEASED, DEFERRED, FAILED or PAPER."""
         transport = item.transport
-        if action == "unclaim":
-            updated = self.outbox.unclaim(
-                item.id, error=error, not_before=decision.next_attempt_at, transport=transport
-            )
-        elif action == "deferred":
-            assert decision.next_attempt_at is not None
+        if new is Status.DEFERRED and next_attempt_at is not None:
             updated = self.outbox.mark_deferred(
-                item.id, error, next_attempt_at=decision.next_attempt_at, transport=transport
+                item.id, error, next_attempt_at=next_attempt_at, transport=transport
             )
-        elif action == "paper":
+        elif new is Status.PAPER:
             updated = self.outbox.mark_paper(item.id, error, transport=transport)
-        else:
+        elif new is Status.FAILED:
             updated = self.outbox.mark_failed(item.id, error, transport=transport)
+        else:  # given back untried: the account is paused, stopped, or the run stops
+            updated = self.outbox.unclaim(
+                item.id, error=error, not_before=next_attempt_at, transport=transport
+            )
         self._count(run, updated.status)
         if updated.status in (Status.FAILED, Status.PAPER):
             with run.lock:

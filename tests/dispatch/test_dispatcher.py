@@ -169,10 +169,16 @@ def test_throttling_pauses_the_account_without_failing(outbox: MemoryOutbox, clo
     """This test ensures that a RateLimitedError pauses the account for retry_after; the item goes later."""
     item = outbox.add(released(1))
     transport = ScriptedTransport([RateLimitedError("421 4.7.0 slow down", retry_after=300)], name="default")
-    report = dispatcher(outbox, transport, clock).run_once()
-    assert report.sent == 1
-    assert clock() >= 300
-    assert outbox.get(item.id).status is Status.SENT
+    d = dispatcher(outbox, transport, clock)
+    report = d.run_once()
+    assert report.sent == 0
+    assert report.failures == ()
+    paused = outbox.get(item.id)
+    assert paused.status is Status.RELEASED
+    assert paused.next_attempt_at == clock.now() + timedelta(seconds=300)
+    assert d.limiter("default").wait_time() == 300
+    clock.advance(300)
+    assert d.run_once().sent == 1
     assert outbox.get(item.id).attempt_count == 1
 
 
@@ -249,3 +255,64 @@ def test_dispatcher_works_on_sqlite(tmp_path: object, clock: FakeClock) -> None:
     with SQLiteOutbox(tmp_path / "o.db", clock=clock.now) as outbox:  # type: ignore[operator]
         outbox.add_many([released(n) for n in range(3)])
         assert dispatcher(outbox, MemoryTransport(name="default"), clock).run_once().sent == 3
+
+
+class _FailingOpen(MemoryTransport):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(name="default")
+        self.error = error
+
+    def open(self) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error", [AuthenticationError("535 no"), TransientDeliveryError("connection refused")]
+)
+def test_an_account_that_cannot_connect_keeps_its_items(
+    outbox: MemoryOutbox, clock: FakeClock, error: Exception
+) -> None:
+    """This test ensures that a failed connect gives every claimed item back untried and stops the account."""
+    items = outbox.add_many([released(n) for n in range(3)])
+    report = dispatcher(outbox, _FailingOpen(error), clock).run_once()
+    assert "default" in report.stopped_accounts
+    assert [outbox.get(i.id).status for i in items] == [Status.RELEASED] * 3
+    assert all(outbox.get(i.id).attempt_count == 0 for i in items)
+
+
+def test_a_used_up_recipient_limit_does_not_hold_items_past_their_lease(
+    outbox: MemoryOutbox, clock: FakeClock
+) -> None:
+    """This test ensures that an item waiting past its lease for a daily limit is given back, due later."""
+    first = outbox.add(released(1, to="a@example.org, b@example.org"))
+    second = outbox.add(released(2, to="c@example.org, d@example.org, e@example.org"))
+    transport = MemoryTransport(name="default")
+    d = dispatcher(outbox, transport, clock, rates=["4 recipients/day"], lease_seconds=600)
+    d.run_once()
+    assert outbox.get(first.id).status is Status.SENT
+    held = outbox.get(second.id)
+    assert held.status is Status.RELEASED
+    assert held.next_attempt_at is not None
+    assert held.next_attempt_at >= clock.now() + timedelta(hours=23)
+    assert len(transport.outbox) == 1
+    clock.advance(3600)
+    assert d.run_once().sent == 0  # the day's recipients are used up: the run ends at once
+    clock.advance(86400)
+    assert d.run_once().sent == 1
+
+
+def test_run_forever_stops_on_sigterm_when_asked(outbox: MemoryOutbox, clock: FakeClock) -> None:
+    """This test ensures that handle_signals installs a SIGTERM handler that stops cleanly and restores."""
+    import signal
+
+    outbox.add(released(1))
+    before = signal.getsignal(signal.SIGTERM)
+
+    def hook(event: DispatchEvent) -> None:
+        if event.new is Status.SENT:
+            signal.raise_signal(signal.SIGTERM)
+
+    d = dispatcher(outbox, MemoryTransport(name="default"), clock, on_event=hook)
+    d.run_forever(poll_interval=0.01, handle_signals=True)
+    assert outbox.counts()[Status.SENT] == 1
+    assert signal.getsignal(signal.SIGTERM) == before

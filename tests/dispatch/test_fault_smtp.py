@@ -52,7 +52,7 @@ def test_a_batch_of_1000_survives_a_misbehaving_server(tmp_path: Path) -> None:
     )
     with (
         LoopbackServer(clock=clock, refuse=refused, on_mail=on_mail, on_data=on_data) as server,
-        SQLiteOutbox(tmp_path / "outbox.sqlite3", clock=clock.now) as outbox,
+        SQLiteOutbox(tmp_path / "outbox.sqlite3", clock=clock.now, durable=False) as outbox,
     ):
         items = outbox.add_many([released(n) for n in range(N)])
         dispatcher = Dispatcher(

@@ -258,6 +258,20 @@ class OutboxConformance:
         ]
         assert outbox.get(c.id).reason == "customer paid"
 
+    def test_releasing_a_failed_item_again_gives_it_fresh_retries(self, outbox: Outbox) -> None:
+        """This test ensures that a person's release of a FAILED item is recorded and resets its try count."""
+        item = outbox.add(new_item(1))
+        assert outbox.release([item.id]) == 1
+        outbox.claim(1, lease_seconds=60)
+        outbox.mark_failed(item.id, "451 too many tries")
+        assert outbox.get(item.id).attempt_count == 1
+        assert outbox.release([item.id]) == 1
+        again = outbox.get(item.id)
+        assert again.status is Status.RELEASED
+        assert again.attempt_count == 0
+        assert [a.outcome for a in again.attempts] == [Status.RELEASED, Status.FAILED, Status.RELEASED]
+        assert again.retry_since == again.attempts[-1].at
+
     def test_unclaim_gives_the_item_back_with_fresh_retries(self, outbox: Outbox, clock: FakeClock) -> None:
         """This test ensures that unclaim returns a claimed item to RELEASED, due later, count reset."""
         item = outbox.add(new_item(1, status=Status.RELEASED))

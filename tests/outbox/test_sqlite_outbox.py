@@ -68,3 +68,11 @@ def test_threads_share_one_outbox_object(tmp_path: Path) -> None:
             t.join()
         assert errors == []
         assert outbox.counts()[Status.DRAFT] == 80
+
+
+def test_durable_false_trades_power_loss_safety_for_speed(tmp_path: Path) -> None:
+    """This test ensures that durable=False selects synchronous=NORMAL (still WAL)."""
+    with SQLiteOutbox(tmp_path / "o.db", durable=False) as outbox:
+        conn = outbox._conn()
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

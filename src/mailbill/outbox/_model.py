@@ -163,7 +163,11 @@ class SuppressionEntry:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One try to send an item, or one status change by recovery, with what came back.
+    """One try to send an item, or a release or recovery, with what came back.
+
+    The history of an item: every try (outcome SENT, HANDED_OFF, DEFERRED,
+    FAILED, PAPER), every release for sending (outcome RELEASED: by a person,
+    by ``unclaim`` or by recovery) and every recovery to UNCERTAIN.
 
     Attributes:
         at: When it ended (UTC).

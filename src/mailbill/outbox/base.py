@@ -306,7 +306,7 @@ class Outbox:
             attempt=attempt,
             next_attempt_at=None,
             reason="",
-            sent_at=receipt.sent_at if receipt.sent_at.tzinfo else at,
+            sent_at=at,
             archive_reply=reply or "accepted",
         )
 
@@ -415,7 +415,7 @@ class Outbox:
                     Status.RELEASED,
                     now=at,
                     allowed_from=(Status.DRAFT, Status.FAILED, Status.UNCERTAIN),
-                    attempt=None,
+                    attempt=Attempt(at, "", Status.RELEASED, error_message="released for sending"),
                     next_attempt_at=at,
                     reason="",
                 )

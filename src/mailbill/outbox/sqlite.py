@@ -81,6 +81,10 @@ class SQLiteOutbox(Outbox):
         clock: Returns "now" (aware UTC) when a method gets no ``now``.
         archive: Keep an archive of the exact bytes sent.
         timeout: Seconds to wait for another writer's lock before failing.
+        durable: Flush every commit to disk (``synchronous=FULL``, the default).
+            ``False`` uses ``synchronous=NORMAL``: still safe when the process
+            crashes, but the last commits may be lost on a power cut or an
+            operating system crash (faster; for tests and throwaway outboxes).
     """
 
     def __init__(
@@ -91,10 +95,12 @@ class SQLiteOutbox(Outbox):
         clock: Clock = utc_now,
         archive: bool = False,
         timeout: float = 30.0,
+        durable: bool = True,
     ) -> None:
         super().__init__(clock=clock, archive=archive)
         self.path = Path(path)
         self._timeout = timeout
+        self._synchronous = "FULL" if durable else "NORMAL"
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -112,7 +118,7 @@ class SQLiteOutbox(Outbox):
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
             with self._all_lock:
