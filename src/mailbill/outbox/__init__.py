@@ -22,6 +22,7 @@ from mailbill.outbox._model import (
     SuppressionReason,
     check_transition,
 )
+from mailbill.outbox._postgres_ratelimit import PostgresRateLimiter
 from mailbill.outbox.base import Clock, Outbox, OutboxSuppressionList, utc_now
 from mailbill.outbox.memory import MemoryOutbox
 from mailbill.outbox.postgres import PostgresOutbox
@@ -40,6 +41,7 @@ __all__ = [
     "OutboxItem",
     "OutboxSuppressionList",
     "PostgresOutbox",
+    "PostgresRateLimiter",
     "RecoveryPolicy",
     "SQLiteOutbox",
     "Status",

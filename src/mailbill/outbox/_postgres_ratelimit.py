@@ -11,7 +11,6 @@ by default, so machines whose clocks disagree still share one window.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -76,8 +75,6 @@ class PostgresRateLimiter(RateLimiter):
         self.account = account
         self._outbox = outbox
         self._own_clock = clock
-        self._conn_lock = threading.RLock()
-        self._connection: psycopg.Connection[Any] | None = None
         self._longest = max((r.seconds for r in self.rates), default=0.0)
 
     def __repr__(self) -> str:
@@ -86,66 +83,57 @@ class PostgresRateLimiter(RateLimiter):
     # -- the database ----------------------------------------------------------------
 
     def _conn(self) -> psycopg.Connection[Any]:
-        if self._connection is None or self._connection.closed:
-            self._connection = self._outbox.connect()
-        return self._connection
-
-    def close(self) -> None:
-        """Close this limiter's connection."""
-        with self._conn_lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        # the calling thread's connection of the outbox: closed with the outbox, never
+        # inside one of its transactions (the dispatcher counts a send between them)
+        return self._outbox._conn()
 
     def _db_now(self) -> float:
-        with self._conn_lock:
-            row = self._conn().execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        row = self._conn().execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
         assert row is not None
         return float(row[0])
 
     def _check(self, recipients: int, *, record: bool) -> float:
         """In one transaction: lock the account, compute the wait, record the send if it is 0."""
         q = self._outbox.q
-        with self._conn_lock:
-            conn = self._conn()
-            with conn.transaction():
-                conn.execute(
-                    q("INSERT INTO {s}.rate_accounts (account) VALUES (%s) ON CONFLICT (account) DO NOTHING"),
-                    (self.account,),
-                )
-                row = conn.execute(
-                    q(
-                        "SELECT paused_until, extract(epoch FROM clock_timestamp())::float8 "
-                        "FROM {s}.rate_accounts WHERE account = %s FOR UPDATE"
-                    ),
-                    (self.account,),
-                ).fetchone()
-                assert row is not None
-                paused_until = float(row[0])
-                # the database's time is read after the lock, so sends are logged in order
-                now = float(row[1]) if self._own_clock is None else self._own_clock()
-                events: list[tuple[float, int]] = []
-                if self.rates:
-                    events = [
-                        (float(at), int(n))
-                        for at, n in conn.execute(
-                            q(
-                                "SELECT at, recipients FROM {s}.rate_events "
-                                "WHERE account = %s AND at > %s ORDER BY at"
-                            ),
-                            (self.account, now - self._longest),
-                        )
-                    ]
-                wait = max(paused_until - now, window_wait(self.rates, events, recipients, now))
-                if wait <= 0 and record and self.rates:
-                    conn.execute(
-                        q("INSERT INTO {s}.rate_events (account, at, recipients) VALUES (%s, %s, %s)"),
-                        (self.account, now, recipients),
-                    )
-                    conn.execute(
-                        q("DELETE FROM {s}.rate_events WHERE account = %s AND at <= %s"),
+        conn = self._conn()
+        with conn.transaction():
+            conn.execute(
+                q("INSERT INTO {s}.rate_accounts (account) VALUES (%s) ON CONFLICT (account) DO NOTHING"),
+                (self.account,),
+            )
+            row = conn.execute(
+                q(
+                    "SELECT paused_until, extract(epoch FROM clock_timestamp())::float8 "
+                    "FROM {s}.rate_accounts WHERE account = %s FOR UPDATE"
+                ),
+                (self.account,),
+            ).fetchone()
+            assert row is not None
+            paused_until = float(row[0])
+            # the database's time is read after the lock, so sends are logged in order
+            now = float(row[1]) if self._own_clock is None else self._own_clock()
+            events: list[tuple[float, int]] = []
+            if self.rates:
+                events = [
+                    (float(at), int(n))
+                    for at, n in conn.execute(
+                        q(
+                            "SELECT at, recipients FROM {s}.rate_events "
+                            "WHERE account = %s AND at > %s ORDER BY at"
+                        ),
                         (self.account, now - self._longest),
                     )
+                ]
+            wait = max(paused_until - now, window_wait(self.rates, events, recipients, now))
+            if wait <= 0 and record and self.rates:
+                conn.execute(
+                    q("INSERT INTO {s}.rate_events (account, at, recipients) VALUES (%s, %s, %s)"),
+                    (self.account, now, recipients),
+                )
+                conn.execute(
+                    q("DELETE FROM {s}.rate_events WHERE account = %s AND at <= %s"),
+                    (self.account, now - self._longest),
+                )
         return max(wait, 0.0)
 
     # -- the RateLimiter interface ---------------------------------------------------------
@@ -169,8 +157,9 @@ class PostgresRateLimiter(RateLimiter):
     def pause_until(self, until: float) -> None:
         """Send nothing, from any worker, before ``until`` (seconds on this limiter's clock)."""
         q = self._outbox.q
-        with self._conn_lock, self._conn().transaction():
-            self._conn().execute(
+        conn = self._conn()
+        with conn.transaction():
+            conn.execute(
                 q(
                     "INSERT INTO {s}.rate_accounts AS r (account, paused_until) VALUES (%s, %s) "
                     "ON CONFLICT (account) DO UPDATE "
@@ -182,13 +171,12 @@ class PostgresRateLimiter(RateLimiter):
     @property
     def paused_until(self) -> float:
         """The time (this limiter's clock) before which no worker sends on this account."""
-        with self._conn_lock:
-            row = (
-                self._conn()
-                .execute(
-                    self._outbox.q("SELECT paused_until FROM {s}.rate_accounts WHERE account = %s"),
-                    (self.account,),
-                )
-                .fetchone()
+        row = (
+            self._conn()
+            .execute(
+                self._outbox.q("SELECT paused_until FROM {s}.rate_accounts WHERE account = %s"),
+                (self.account,),
             )
+            .fetchone()
+        )
         return 0.0 if row is None else float(row[0])

@@ -134,7 +134,11 @@ class PostgresOutbox(Outbox):
         self._sql: dict[str, sql.Composed] = {}
         self._ident = pg.sql.Identifier(schema)
         self._channel = notify_channel(schema)
-        migrate(self._conn(), self.schema)
+        try:
+            migrate(self._conn(), self.schema)
+        except BaseException:
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return f"<PostgresOutbox {self._where} schema={self.schema!r}>"
@@ -162,6 +166,10 @@ class PostgresOutbox(Outbox):
     def _tx(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[psycopg.Connection[Any]]:
         """A transaction on our connection, or a savepoint inside the host's open transaction."""
         conn = connection if connection is not None else self._conn()
+        if connection is not None and not conn.autocommit and conn.info.transaction_status == _IDLE:
+            # transaction() would BEGIN and COMMIT here, but only the host may commit: open the
+            # host's transaction first, so that transaction() makes a savepoint inside it
+            conn.execute("SELECT 1")
         with conn.transaction():
             yield conn
 
@@ -663,6 +671,9 @@ class PostgresOutbox(Outbox):
                     (finals, cutoff),
                 ).rowcount
         return deleted
+
+
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE, without importing psycopg at import time
 
 
 def _utc(value: datetime) -> datetime:
