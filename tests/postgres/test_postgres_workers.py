@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from helpers import released
-from smtp_server import SMTPServer
 
 from mailbill import PostgresOutbox, Status
+from smtp_server import SMTPServer
 
 pytestmark = pytest.mark.postgres
 
@@ -60,7 +60,9 @@ def test_four_workers_send_each_message_once_within_the_shared_limit(pg_dsn: str
         items = outbox.add_many([released(n) for n in range(ITEMS)])
     with SMTPServer() as server:
         t0 = time.monotonic()
-        workers = [start_worker(pg_dsn, pg_schema, server.port, f"{LIMIT} per {WINDOW} s") for _ in range(WORKERS)]
+        workers = [
+            start_worker(pg_dsn, pg_schema, server.port, f"{LIMIT} per {WINDOW} s") for _ in range(WORKERS)
+        ]
         outputs = [w.communicate(timeout=120)[0] for w in workers]
         elapsed = time.monotonic() - t0
         assert [w.returncode for w in workers] == [0] * WORKERS, outputs
