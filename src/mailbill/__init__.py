@@ -51,6 +51,7 @@ from mailbill.outbox import (
     Status,
     SuppressionEntry,
     SuppressionReason,
+    outbox_from_url,
 )
 from mailbill.transports import (
     BaseTransport,
@@ -126,5 +127,6 @@ __all__ = [
     "TransientDeliveryError",
     "UnsupportedFeatureError",
     "__version__",
+    "outbox_from_url",
     "transport_from_url",
 ]

@@ -3,6 +3,7 @@
 - :class:`Outbox` is the contract (``base.py``).
 - :class:`SQLiteOutbox` is the embedded default (``sqlite.py``).
 - :class:`MemoryOutbox` keeps everything in memory, for tests (``memory.py``).
+- :func:`outbox_from_url` opens one named by a URL (``_urls.py``).
 - :class:`PostgresOutbox` is shared by many workers on PostgreSQL (``postgres.py``, ``mailbill[postgres]``).
 """
 
@@ -23,6 +24,7 @@ from mailbill.outbox._model import (
     check_transition,
 )
 from mailbill.outbox._postgres_ratelimit import PostgresRateLimiter
+from mailbill.outbox._urls import outbox_from_url
 from mailbill.outbox.base import Clock, Outbox, OutboxSuppressionList, utc_now
 from mailbill.outbox.memory import MemoryOutbox
 from mailbill.outbox.postgres import PostgresOutbox
@@ -48,5 +50,6 @@ __all__ = [
     "SuppressionEntry",
     "SuppressionReason",
     "check_transition",
+    "outbox_from_url",
     "utc_now",
 ]
