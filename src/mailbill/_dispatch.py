@@ -57,6 +57,13 @@ class Dispatcher:
     When the outbox has a ``wait_for_work(timeout, stop=event)`` method
     (:class:`~mailbill.outbox.PostgresOutbox`), ``run_forever`` sleeps in it, so
     released items wake the worker at once; polling stays as the safety net.
+
+    Threads: with one transport and ``parallel=1`` a run works on the calling
+    thread; otherwise each account's connection gets a worker thread of its own
+    for the run. Each worker opens its transport, uses it only on that thread,
+    and closes it at the end of the run, so a transport bound to one thread
+    (Outlook's COM objects) stays on it. ``on_event`` may be called from
+    worker threads.
     """
 
     def __init__(
@@ -97,10 +104,20 @@ class Dispatcher:
         self._sleep_fn = sleep
         self._on_event = on_event
         self._stop = threading.Event()
-        self._rates = rates
+        if isinstance(rates, Mapping):
+            self._rates: dict[str, tuple[Rate, ...]] | tuple[Rate, ...] = {
+                account: tuple(Rate.parse(r) for r in account_rates)
+                for account, account_rates in rates.items()
+            }
+            unknown = sorted(set(rates) - set(self._sources)) if self._default is None else []
+            if unknown:
+                raise ConfigurationError(f"rates name accounts without a transport: {', '.join(unknown)}")
+        else:
+            self._rates = tuple(Rate.parse(r) for r in rates)
         self._monotonic = monotonic
         self._limiters: dict[str, RateLimiter] = {}
         self._limiter_factory = limiter_factory
+        self._limiters_lock = threading.Lock()
         self._forever: threading.Event | None = None
 
     def __repr__(self) -> str:
@@ -114,14 +131,15 @@ class Dispatcher:
 
     def limiter(self, account: str, /) -> RateLimiter:
         """The rate limiter of one account (created on first use)."""
-        if account not in self._limiters:
-            rates = self._rates.get(account, ()) if isinstance(self._rates, Mapping) else self._rates
-            self._limiters[account] = (
-                self._limiter_factory(account, rates)
-                if self._limiter_factory is not None
-                else RateLimiter(rates, clock=self._monotonic, sleep=self._sleep)
-            )
-        return self._limiters[account]
+        with self._limiters_lock:
+            if account not in self._limiters:
+                rates = self._rates.get(account, ()) if isinstance(self._rates, dict) else self._rates
+                self._limiters[account] = (
+                    self._limiter_factory(account, rates)
+                    if self._limiter_factory is not None
+                    else RateLimiter(rates, clock=self._monotonic, sleep=self._sleep)
+                )
+            return self._limiters[account]
 
     def _make_transport(self, account: str) -> BaseTransport:
         if self._default is not None:

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conformance import MakeOutbox, OutboxConformance
+from conformance import MakeOutbox, OutboxConformance, OutboxStateMachineConformance
 
 from mailbill.outbox import MemoryOutbox, Outbox, SQLiteOutbox
 
 
-class TestMemoryOutbox(OutboxConformance):
+class TestMemoryOutbox(OutboxConformance, OutboxStateMachineConformance):
     """The memory outbox passes the conformance suite."""
 
     @pytest.fixture
@@ -27,13 +27,14 @@ class TestMemoryOutbox(OutboxConformance):
                 outbox._by_key = shared[0]._by_key
                 outbox._archive = shared[0]._archive
                 outbox._suppressed = shared[0]._suppressed
+                outbox._ids = shared[0]._ids
             shared.append(outbox)
             return outbox
 
         return make
 
 
-class TestSQLiteOutbox(OutboxConformance):
+class TestSQLiteOutbox(OutboxConformance, OutboxStateMachineConformance):
     """The SQLite outbox passes the conformance suite (a real file in tmp_path)."""
 
     @pytest.fixture

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from conformance import new_item
+from conformance import new_item, receipt
 
-from mailbill.errors import OutboxError
+from mailbill.errors import ItemNotFoundError, OutboxError
 from mailbill.outbox import SQLiteOutbox, Status
 from mailbill.outbox._sqlite_schema import SCHEMA_VERSION
 
@@ -76,3 +76,31 @@ def test_durable_false_trades_power_loss_safety_for_speed(tmp_path: Path) -> Non
         conn = outbox._conn()
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_releasing_a_batch_is_one_transaction(tmp_path: Path) -> None:
+    """This test ensures that release of a big batch commits once and a failure in it rolls back all."""
+    with SQLiteOutbox(tmp_path / "o.db") as outbox:
+        outbox.add_many([new_item(n) for n in range(300)])
+        conn = outbox._conn()
+        before = conn.total_changes
+        assert outbox.release(batch="b1") == 300
+        assert outbox.counts()[Status.RELEASED] == 300
+        assert conn.total_changes - before >= 600  # 300 updates and 300 history rows
+        assert not conn.in_transaction
+        ids = [i.id for i in outbox.find(limit=5)]
+        with pytest.raises(ItemNotFoundError):
+            outbox.cancel([*ids, 999_999])
+        assert outbox.counts()[Status.RELEASED] == 300  # the cancels before the error were rolled back
+
+
+def test_last_sent_answers_for_many_keys(tmp_path: Path) -> None:
+    """This test ensures that last_sent works for more keys than one query takes."""
+    with SQLiteOutbox(tmp_path / "o.db") as outbox:
+        outbox.add_many([new_item(n, status=Status.RELEASED) for n in range(0, 1200, 2)])
+        for item in outbox.claim(1000, lease_seconds=60):
+            outbox.mark_sent(item.id, receipt(item.message_id))
+        last = outbox.last_sent(f"invoice/{n}" for n in range(1200))
+        assert len(last) == 600
+        assert "invoice/2" in last
+        assert "invoice/1" not in last

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from conformance import MakeOutbox, OutboxConformance
+from conformance import MakeOutbox, OutboxConformance, OutboxStateMachineConformance
 
 from mailbill.outbox import Outbox, PostgresOutbox
 
 pytestmark = pytest.mark.postgres
 
 
-class TestPostgresOutbox(OutboxConformance):
+class TestPostgresOutbox(OutboxConformance, OutboxStateMachineConformance):
     """The PostgreSQL outbox passes the conformance suite."""
 
     @pytest.fixture
