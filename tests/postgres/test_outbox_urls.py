@@ -14,7 +14,7 @@ def test_memory_and_sqlite_urls(tmp_path: Path) -> None:
     assert isinstance(outbox_from_url("memory:?archive=true"), MemoryOutbox)
     assert outbox_from_url("memory:?archive=true").archive is True
     absolute = tmp_path / "a.sqlite3"
-    with outbox_from_url(f"sqlite://{absolute}?durable=false&timeout=5") as outbox:
+    with outbox_from_url(f"sqlite:///{absolute}?durable=false&timeout=5") as outbox:
         assert isinstance(outbox, SQLiteOutbox)
         assert outbox.path == absolute
     with outbox_from_url(str(tmp_path / "b.sqlite3")) as outbox:
@@ -24,10 +24,11 @@ def test_memory_and_sqlite_urls(tmp_path: Path) -> None:
 
 
 def test_relative_sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """This test ensures that sqlite:NAME is a path relative to the working directory."""
+    """This test ensures that sqlite:///NAME is relative to the working directory, as in SQLAlchemy."""
     monkeypatch.chdir(tmp_path)
-    with outbox_from_url("sqlite:rel.sqlite3") as outbox:
+    with outbox_from_url("sqlite:///rel.sqlite3") as outbox:
         assert isinstance(outbox, SQLiteOutbox)
+        assert outbox.path == Path("rel.sqlite3")
     assert (tmp_path / "rel.sqlite3").exists()
 
 
@@ -37,7 +38,7 @@ def test_relative_sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         ("redis://localhost", "unknown scheme"),
         ("memory:?colour=red", "unknown option"),
         ("sqlite:///x.db?durable=maybe", "true or false"),
-        ("sqlite:", "names no file"),
+        ("sqlite:///", "names no file"),
         ("", "empty"),
         ("postgresql://u:hunter2@db/x?schema=Bad-Name", "schema name"),
     ],

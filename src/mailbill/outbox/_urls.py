@@ -3,8 +3,9 @@
 ::
 
     memory:                                         MemoryOutbox (lost at exit; for trials)
-    sqlite:///var/lib/billing/outbox.sqlite3        SQLiteOutbox at an absolute path
-    sqlite:outbox.sqlite3                           SQLiteOutbox at a relative path
+    sqlite:///outbox.sqlite3                        SQLiteOutbox at a path relative to the
+                                                    working directory (as in SQLAlchemy)
+    sqlite:////var/lib/billing/outbox.sqlite3       SQLiteOutbox at an absolute path
     outbox.sqlite3                                  the same: a plain path is a SQLite file
     postgresql://mailbill@db.internal/erp?schema=mailbill   PostgresOutbox (also postgres://)
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-from urllib.request import url2pathname
 
 from mailbill.errors import ConfigurationError
 from mailbill.outbox.base import Clock, Outbox, utc_now
@@ -49,7 +49,7 @@ def outbox_from_url(url: str, /, *, clock: Clock = utc_now) -> Outbox:
         'MemoryOutbox'
 
     Args:
-        url: ``memory:``, ``sqlite:PATH``, a plain file path, or a
+        url: ``memory:``, ``sqlite:///PATH``, a plain file path, or a
             ``postgresql://`` DSN.
         clock: The outbox's clock.
 
@@ -61,7 +61,7 @@ def outbox_from_url(url: str, /, *, clock: Clock = utc_now) -> Outbox:
     match = _SCHEME.match(url)
     if match is None:
         if not url.strip():
-            raise ConfigurationError("an outbox URL is empty; give e.g. sqlite:outbox.sqlite3")
+            raise ConfigurationError("an outbox URL is empty; give e.g. sqlite:///outbox.sqlite3")
         return SQLiteOutbox(url, clock=clock)
     scheme = match[1].lower()
     parts = urlsplit(url)
@@ -80,19 +80,17 @@ def outbox_from_url(url: str, /, *, clock: Clock = utc_now) -> Outbox:
             except ValueError:
                 raise ConfigurationError(f"outbox URL {mask_url(url)}: timeout must be seconds") from None
         _no_more(url, options)
-        netloc = "" if parts.netloc in ("", "localhost") else parts.netloc
-        path = url2pathname(netloc + parts.path)
+        # as SQLAlchemy: sqlite:///relative.db and sqlite:////absolute/path.db
+        path = url.split("?", 1)[0][len("sqlite:") :].removeprefix("//").removeprefix("/")
         if not path:
-            raise ConfigurationError(
-                f"outbox URL {mask_url(url)} names no file; write sqlite:///path/outbox.db"
-            )
+            raise ConfigurationError(f"outbox URL {mask_url(url)} names no file; write sqlite:///outbox.db")
         return SQLiteOutbox(path, clock=clock, archive=archive, **kwargs)
     if scheme in ("postgresql", "postgres"):
         schema = options.pop("schema", "mailbill")
         dsn = urlunsplit(parts._replace(query=urlencode(options)))
         return PostgresOutbox(dsn, schema=schema, clock=clock, archive=archive)
     raise ConfigurationError(
-        f"outbox URL {mask_url(url)}: unknown scheme {scheme!r}; use memory:, sqlite:PATH or postgresql://..."
+        f"outbox URL {mask_url(url)}: unknown scheme {scheme!r}; use memory:, sqlite:///PATH or postgresql://..."
     )
 
 
