@@ -55,7 +55,7 @@ class Dispatcher:
             ``PostgresOutbox.rate_limiter`` for limits shared by every worker.
 
     When the outbox has a ``wait_for_work(timeout, stop=event)`` method
-    (:class:`~mailbill.outbox.PostgresOutbox`), ``run_forever`` sleeps in it, so
+    (:class:`~mailbill.PostgresOutbox`), ``run_forever`` sleeps in it, so
     released items wake the worker at once; polling stays as the safety net.
 
     Threads: with one transport and ``parallel=1`` a run works on the calling

@@ -94,7 +94,7 @@ class PostgresRateLimiter(RateLimiter):
 
     def _check(self, recipients: int, *, record: bool) -> float:
         """In one transaction: lock the account, compute the wait, record the send if it is 0."""
-        q = self._outbox.q
+        q = self._outbox._q
         conn = self._conn()
         with conn.transaction():
             if record:
@@ -167,7 +167,7 @@ class PostgresRateLimiter(RateLimiter):
 
     def pause_until(self, until: float) -> None:
         """Send nothing, from any worker, before ``until`` (seconds on this limiter's clock)."""
-        q = self._outbox.q
+        q = self._outbox._q
         conn = self._conn()
         with conn.transaction():
             conn.execute(
@@ -185,7 +185,7 @@ class PostgresRateLimiter(RateLimiter):
         row = (
             self._conn()
             .execute(
-                self._outbox.q("SELECT paused_until FROM {s}.rate_accounts WHERE account = %s"),
+                self._outbox._q("SELECT paused_until FROM {s}.rate_accounts WHERE account = %s"),
                 (self.account,),
             )
             .fetchone()

@@ -86,7 +86,7 @@ def _mask(dsn: str) -> str:
 
 
 class PostgresOutbox(Outbox):
-    """An :class:`~mailbill.outbox.Outbox` in PostgreSQL, shared by any number of workers.
+    """An :class:`~mailbill.Outbox` in PostgreSQL, shared by any number of workers.
 
     Example:
         >>> outbox = PostgresOutbox("postgresql://mailbill@db/erp")  # doctest: +SKIP
@@ -173,7 +173,7 @@ class PostgresOutbox(Outbox):
         with conn.transaction():
             yield conn
 
-    def q(self, template: LiteralString) -> sql.Composed:
+    def _q(self, template: LiteralString) -> sql.Composed:
         """``template`` with ``{s}`` replaced by this outbox's quoted schema name (cached)."""
         found = self._sql.get(template)
         if found is None:
@@ -211,7 +211,7 @@ class PostgresOutbox(Outbox):
             return []
         attempts: dict[int, list[Attempt]] = {row[0]: [] for row in rows}
         for a in conn.execute(
-            self.q(_ATTEMPTS_SQL),
+            self._q(_ATTEMPTS_SQL),
             (list(attempts),),
         ):
             attempts[a[0]].append(attempt_from_row(a))
@@ -234,7 +234,7 @@ class PostgresOutbox(Outbox):
         ids = [
             row[0]
             for row in conn.execute(
-                self.q(
+                self._q(
                     "SELECT DISTINCT ON (key) id FROM {s}.items WHERE key = ANY(%s) "
                     "ORDER BY key, version DESC"
                 ),
@@ -245,7 +245,7 @@ class PostgresOutbox(Outbox):
 
     def _insert_attempt(self, conn: psycopg.Connection[Any], item_id: int, attempt: Attempt) -> None:
         conn.execute(
-            self.q(
+            self._q(
                 "INSERT INTO {s}.attempts (item_id, at, transport, outcome, smtp_code, enhanced_status, "
                 "server_text, error_class, error_message, refused) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -314,7 +314,7 @@ class PostgresOutbox(Outbox):
         if not given:
             return []
         with self._tx(connection) as conn, conn.cursor() as cur:
-            cur.executemany(self.q(self._INSERT), [self._item_params(item, 1, at) for item in given])
+            cur.executemany(self._q(self._INSERT), [self._item_params(item, 1, at) for item in given])
             latest = self._latest(conn, [item.key for item in given])
             if any(item.status is Status.RELEASED for item in given):
                 self._notify(conn)
@@ -334,7 +334,7 @@ class PostgresOutbox(Outbox):
         with self._tx() as conn:
             # lock the latest version so two resends of one document make one new version
             row = conn.execute(
-                self.q("SELECT id FROM {s}.items WHERE key = %s ORDER BY version DESC LIMIT 1 FOR UPDATE"),
+                self._q("SELECT id FROM {s}.items WHERE key = %s ORDER BY version DESC LIMIT 1 FOR UPDATE"),
                 (key,),
             ).fetchone()
             if row is None:
@@ -352,7 +352,7 @@ class PostgresOutbox(Outbox):
             new = NewItem(
                 **{**{f: getattr(new, f) for f in new.__dataclass_fields__}, "key": key, "status": status}
             )
-            conn.execute(self.q(self._INSERT), self._item_params(new, latest.version + 1, at))
+            conn.execute(self._q(self._INSERT), self._item_params(new, latest.version + 1, at))
             if status is Status.RELEASED:
                 self._notify(conn)
             return self._latest(conn, [key])[key]
@@ -423,7 +423,7 @@ class PostgresOutbox(Outbox):
         result = dict.fromkeys(Status, 0)
         with self._tx() as conn:
             rows = conn.execute(
-                self.q(
+                self._q(
                     "SELECT status, count(*) FROM {s}.items "
                     "WHERE %s::text IS NULL OR batch = %s GROUP BY status"
                 ),
@@ -451,7 +451,7 @@ class PostgresOutbox(Outbox):
             ids = [
                 row[0]
                 for row in conn.execute(
-                    self.q(
+                    self._q(
                         "WITH due AS (SELECT id FROM {s}.items WHERE status IN ('released', 'deferred') "
                         "AND next_attempt_at <= %s AND (%s::text[] IS NULL OR transport = ANY(%s)) "
                         "ORDER BY next_attempt_at, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
@@ -476,7 +476,7 @@ class PostgresOutbox(Outbox):
         new = Status.UNCERTAIN if policy is RecoveryPolicy.UNCERTAIN else Status.RELEASED
         with self._tx() as conn:
             rows = conn.execute(
-                self.q(
+                self._q(
                     "WITH gone AS (SELECT id FROM {s}.items WHERE status = 'sending' "
                     "AND (%s OR lease_until IS NULL OR lease_until <= %s) FOR UPDATE SKIP LOCKED) "
                     "UPDATE {s}.items AS i SET status = %s, lease_until = NULL, updated_at = %s, "
@@ -510,7 +510,7 @@ class PostgresOutbox(Outbox):
     ) -> OutboxItem:
         with self._tx() as conn:
             row = conn.execute(
-                self.q("SELECT status FROM {s}.items WHERE id = %s FOR UPDATE"), (item_id,)
+                self._q("SELECT status FROM {s}.items WHERE id = %s FOR UPDATE"), (item_id,)
             ).fetchone()
             if row is None:
                 raise ItemNotFoundError(f"no outbox item has id {item_id}")
@@ -522,7 +522,7 @@ class PostgresOutbox(Outbox):
                 )
             keep_due = next_attempt_at is _UNSET
             conn.execute(
-                self.q(
+                self._q(
                     "UPDATE {s}.items SET status = %s, updated_at = %s, lease_until = NULL, "
                     "next_attempt_at = CASE WHEN %s THEN next_attempt_at ELSE %s END, "
                     "reason = coalesce(%s, reason), sent_at = coalesce(%s, sent_at) WHERE id = %s"
@@ -533,10 +533,10 @@ class PostgresOutbox(Outbox):
                 self._insert_attempt(conn, item_id, attempt)
             if archive_reply is not None and self.archive:
                 data, message_id = conn.execute(
-                    self.q("SELECT message, message_id FROM {s}.items WHERE id = %s"), (item_id,)
+                    self._q("SELECT message, message_id FROM {s}.items WHERE id = %s"), (item_id,)
                 ).fetchone() or (b"", "")
                 conn.execute(
-                    self.q(
+                    self._q(
                         "INSERT INTO {s}.archive (item_id, message_id, sha256, data, reply, archived_at) "
                         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (item_id) DO UPDATE SET "
                         "message_id = EXCLUDED.message_id, sha256 = EXCLUDED.sha256, data = EXCLUDED.data, "
@@ -589,7 +589,7 @@ class PostgresOutbox(Outbox):
         """The entry blocking ``address``, or ``None``."""
         with self._tx() as conn:
             row = conn.execute(
-                self.q("SELECT address, reason, note, added_at FROM {s}.suppression WHERE address = %s"),
+                self._q("SELECT address, reason, note, added_at FROM {s}.suppression WHERE address = %s"),
                 (address.strip().casefold(),),
             ).fetchone()
         return (
@@ -609,7 +609,7 @@ class PostgresOutbox(Outbox):
         entry = SuppressionEntry(address.strip().casefold(), SuppressionReason(reason), note, self._now(now))
         with self._tx() as conn:
             conn.execute(
-                self.q(
+                self._q(
                     "INSERT INTO {s}.suppression (address, reason, note, added_at) VALUES (%s, %s, %s, %s) "
                     "ON CONFLICT (address) DO UPDATE SET reason = EXCLUDED.reason, note = EXCLUDED.note, "
                     "added_at = EXCLUDED.added_at"
@@ -622,7 +622,7 @@ class PostgresOutbox(Outbox):
         """Unblock ``address``."""
         with self._tx() as conn:
             cur = conn.execute(
-                self.q("DELETE FROM {s}.suppression WHERE address = %s"), (address.strip().casefold(),)
+                self._q("DELETE FROM {s}.suppression WHERE address = %s"), (address.strip().casefold(),)
             )
             return cur.rowcount > 0
 
@@ -630,7 +630,7 @@ class PostgresOutbox(Outbox):
         """Every blocked address, sorted."""
         with self._tx() as conn:
             rows = conn.execute(
-                self.q("SELECT address, reason, note, added_at FROM {s}.suppression ORDER BY address")
+                self._q("SELECT address, reason, note, added_at FROM {s}.suppression ORDER BY address")
             ).fetchall()
         return [SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], _utc(r[3])) for r in rows]
 
@@ -638,7 +638,7 @@ class PostgresOutbox(Outbox):
         """The archived bytes sent for an item, or ``None``."""
         with self._tx() as conn:
             row = conn.execute(
-                self.q(
+                self._q(
                     "SELECT item_id, message_id, sha256, data, reply, archived_at "
                     "FROM {s}.archive WHERE item_id = %s"
                 ),
@@ -656,18 +656,18 @@ class PostgresOutbox(Outbox):
         with self._tx() as conn:
             if archives:
                 deleted += conn.execute(
-                    self.q("DELETE FROM {s}.archive WHERE archived_at < %s"), (cutoff,)
+                    self._q("DELETE FROM {s}.archive WHERE archived_at < %s"), (cutoff,)
                 ).rowcount
             if items:
                 deleted += conn.execute(
-                    self.q(
+                    self._q(
                         "DELETE FROM {s}.archive WHERE item_id IN "
                         "(SELECT id FROM {s}.items WHERE status = ANY(%s) AND updated_at < %s)"
                     ),
                     (finals, cutoff),
                 ).rowcount
                 deleted += conn.execute(
-                    self.q("DELETE FROM {s}.items WHERE status = ANY(%s) AND updated_at < %s"),
+                    self._q("DELETE FROM {s}.items WHERE status = ANY(%s) AND updated_at < %s"),
                     (finals, cutoff),
                 ).rowcount
         return deleted
