@@ -191,3 +191,33 @@ def test_a_connection_factory_is_used_for_every_connection(pg_dsn: str, pg_schem
         assert outbox.counts()[Status.DRAFT] == 1
     assert opened
     assert all(conn.closed for conn in opened)
+
+
+def _terminate(dsn: str, pid: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_lost_connection_is_an_outbox_error_and_is_replaced(pg_dsn: str, pg_schema: str) -> None:
+    """This test ensures that a dropped connection raises OutboxError once, then a new one is used."""
+    with PostgresOutbox(pg_dsn, schema=pg_schema) as outbox:
+        outbox.add(new_item(1))
+        _terminate(pg_dsn, outbox._conn().info.backend_pid)
+        with pytest.raises(OutboxError, match="PostgreSQL outbox"):
+            outbox.counts()
+        assert outbox.counts()[Status.DRAFT] == 1
+
+
+def test_a_lost_listener_falls_back_to_polling_and_listens_again(pg_dsn: str, pg_schema: str) -> None:
+    """This test ensures that wait_for_work survives a dropped LISTEN connection and wakes again later."""
+    with PostgresOutbox(pg_dsn, schema=pg_schema) as worker, PostgresOutbox(pg_dsn, schema=pg_schema) as ui:
+        assert worker.wait_for_work(0.01) is False
+        assert worker._listener is not None
+        _terminate(pg_dsn, worker._listener.info.backend_pid)
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        assert worker.wait_for_work(0.3) is False  # waited out, as a poll
+        assert time.monotonic() - t0 >= 0.25
+        assert worker.wait_for_work(0.01) is False  # listening again
+        ui.add(new_item(1, status=Status.RELEASED))
+        assert worker.wait_for_work(5) is True

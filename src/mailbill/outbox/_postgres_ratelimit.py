@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mailbill._ratelimit import Rate, RateLimiter, RateUnit
 
 if TYPE_CHECKING:
-    import psycopg
-
     from mailbill.outbox.postgres import PostgresOutbox
 
 __all__ = ["PostgresRateLimiter"]
@@ -82,21 +80,16 @@ class PostgresRateLimiter(RateLimiter):
 
     # -- the database ----------------------------------------------------------------
 
-    def _conn(self) -> psycopg.Connection[Any]:
-        # the calling thread's connection of the outbox: closed with the outbox, never
-        # inside one of its transactions (the dispatcher counts a send between them)
-        return self._outbox._conn()
-
     def _db_now(self) -> float:
-        row = self._conn().execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        with self._outbox._tx() as conn:
+            row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
         assert row is not None
         return float(row[0])
 
     def _check(self, recipients: int, *, record: bool) -> float:
         """In one transaction: lock the account, compute the wait, record the send if it is 0."""
         q = self._outbox._q
-        conn = self._conn()
-        with conn.transaction():
+        with self._outbox._tx() as conn:
             if record:
                 # a lost log entry after a crash only lets one more mail through: no fsync wait
                 conn.execute("SET LOCAL synchronous_commit = off")
@@ -168,8 +161,7 @@ class PostgresRateLimiter(RateLimiter):
     def pause_until(self, until: float) -> None:
         """Send nothing, from any worker, before ``until`` (seconds on this limiter's clock)."""
         q = self._outbox._q
-        conn = self._conn()
-        with conn.transaction():
+        with self._outbox._tx() as conn:
             conn.execute(
                 q(
                     "INSERT INTO {s}.rate_accounts AS r (account, paused_until) VALUES (%s, %s) "
@@ -182,12 +174,9 @@ class PostgresRateLimiter(RateLimiter):
     @property
     def paused_until(self) -> float:
         """The time (this limiter's clock) before which no worker sends on this account."""
-        row = (
-            self._conn()
-            .execute(
+        with self._outbox._tx() as conn:
+            row = conn.execute(
                 self._outbox._q("SELECT paused_until FROM {s}.rate_accounts WHERE account = %s"),
                 (self.account,),
-            )
-            .fetchone()
-        )
+            ).fetchone()
         return 0.0 if row is None else float(row[0])

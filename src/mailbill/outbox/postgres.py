@@ -17,12 +17,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, LiteralString
 
-from mailbill.errors import InvalidTransitionError, ItemNotFoundError, MissingDependencyError
+from mailbill.errors import InvalidTransitionError, ItemNotFoundError, MissingDependencyError, OutboxError
 from mailbill.outbox._model import (
     FINAL_STATUSES,
     ArchiveEntry,
@@ -117,7 +118,7 @@ class PostgresOutbox(Outbox):
         archive: bool = False,
     ) -> None:
         super().__init__(clock=clock, archive=archive)
-        pg = _psycopg()
+        pg = self._pg = _psycopg()
         self.schema = check_schema_name(schema)
         if isinstance(dsn_or_connection_factory, str):
             dsn = dsn_or_connection_factory
@@ -170,8 +171,12 @@ class PostgresOutbox(Outbox):
             # transaction() would BEGIN and COMMIT here, but only the host may commit: open the
             # host's transaction first, so that transaction() makes a savepoint inside it
             conn.execute("SELECT 1")
-        with conn.transaction():
-            yield conn
+        try:
+            with conn.transaction():
+                yield conn
+        except self._pg.Error as exc:
+            # the database's own errors (connection lost, disk full) as the outbox's error
+            raise OutboxError(f"PostgreSQL outbox (schema {self.schema!r}): {exc}") from exc
 
     def _q(self, template: LiteralString) -> sql.Composed:
         """``template`` with ``{s}`` replaced by this outbox's quoted schema name (cached)."""
@@ -562,17 +567,30 @@ class PostgresOutbox(Outbox):
         """
         deadline = _monotonic() + max(timeout, 0.0)
         with self._listener_lock:
-            if self._listener is None:
-                self._listener = self.connect()
-                self._listener.execute(_listen(self._channel))
-            listener = self._listener
-            while True:
-                left = deadline - _monotonic()
-                if left <= 0 or (stop is not None and stop.is_set()):
-                    return False
-                # short slices so that a stop request is seen within a quarter second
-                for _ in listener.notifies(timeout=min(left, 0.25), stop_after=1):
-                    return True
+            try:
+                if self._listener is None or self._listener.closed:
+                    self._listener = self.connect()
+                    self._listener.execute(_listen(self._channel))
+                listener = self._listener
+                while True:
+                    left = deadline - _monotonic()
+                    if left <= 0 or (stop is not None and stop.is_set()):
+                        return False
+                    # short slices so that a stop request is seen within a quarter second
+                    for _ in listener.notifies(timeout=min(left, 0.25), stop_after=1):
+                        return True
+            except self._pg.Error as exc:
+                # the database went away: sleep out the poll interval; the next call listens again
+                logger.warning("LISTEN on %s failed (%s); polling instead", self._channel, exc)
+                if self._listener is not None:
+                    self._listener.close()
+                    self._listener = None
+        left = max(deadline - _monotonic(), 0.0)
+        if stop is not None:
+            stop.wait(left)
+        else:
+            _sleep(left)
+        return False
 
     def rate_limiter(self, account: str, rates: Iterable[Rate | str], /) -> PostgresRateLimiter:
         """A rate limiter for ``account`` shared by every worker on this database.
@@ -681,9 +699,11 @@ def _utc(value: datetime) -> datetime:
 
 
 def _monotonic() -> float:
-    import time
-
     return time.monotonic()
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _listen(channel: str) -> sql.Composed:
