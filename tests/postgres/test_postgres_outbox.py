@@ -202,7 +202,7 @@ def test_a_lost_connection_is_an_outbox_error_and_is_replaced(pg_dsn: str, pg_sc
     """This test ensures that a dropped connection raises OutboxError once, then a new one is used."""
     with PostgresOutbox(pg_dsn, schema=pg_schema) as outbox:
         outbox.add(new_item(1))
-        _terminate(pg_dsn, outbox._conn().info.backend_pid)
+        _terminate(pg_dsn, outbox._db.conn().info.backend_pid)
         with pytest.raises(OutboxError, match="PostgreSQL outbox"):
             outbox.counts()
         assert outbox.counts()[Status.DRAFT] == 1
@@ -212,8 +212,8 @@ def test_a_lost_listener_falls_back_to_polling_and_listens_again(pg_dsn: str, pg
     """This test ensures that wait_for_work survives a dropped LISTEN connection and wakes again later."""
     with PostgresOutbox(pg_dsn, schema=pg_schema) as worker, PostgresOutbox(pg_dsn, schema=pg_schema) as ui:
         assert worker.wait_for_work(0.01) is False
-        assert worker._listener is not None
-        _terminate(pg_dsn, worker._listener.info.backend_pid)
+        assert worker._db.listener is not None
+        _terminate(pg_dsn, worker._db.listener.info.backend_pid)
         time.sleep(0.1)
         t0 = time.monotonic()
         assert worker.wait_for_work(0.3) is False  # waited out, as a poll

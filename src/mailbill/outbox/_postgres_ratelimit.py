@@ -81,15 +81,15 @@ class PostgresRateLimiter(RateLimiter):
     # -- the database ----------------------------------------------------------------
 
     def _db_now(self) -> float:
-        with self._outbox._tx() as conn:
+        with self._outbox._db.tx() as conn:
             row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
         assert row is not None
         return float(row[0])
 
     def _check(self, recipients: int, *, record: bool) -> float:
         """In one transaction: lock the account, compute the wait, record the send if it is 0."""
-        q = self._outbox._q
-        with self._outbox._tx() as conn:
+        q = self._outbox._db.q
+        with self._outbox._db.tx() as conn:
             if record:
                 # a lost log entry after a crash only lets one more mail through: no fsync wait
                 conn.execute("SET LOCAL synchronous_commit = off")
@@ -160,8 +160,8 @@ class PostgresRateLimiter(RateLimiter):
 
     def pause_until(self, until: float) -> None:
         """Send nothing, from any worker, before ``until`` (seconds on this limiter's clock)."""
-        q = self._outbox._q
-        with self._outbox._tx() as conn:
+        q = self._outbox._db.q
+        with self._outbox._db.tx() as conn:
             conn.execute(
                 q(
                     "INSERT INTO {s}.rate_accounts AS r (account, paused_until) VALUES (%s, %s) "
@@ -174,9 +174,9 @@ class PostgresRateLimiter(RateLimiter):
     @property
     def paused_until(self) -> float:
         """The time (this limiter's clock) before which no worker sends on this account."""
-        with self._outbox._tx() as conn:
+        with self._outbox._db.tx() as conn:
             row = conn.execute(
-                self._outbox._q("SELECT paused_until FROM {s}.rate_accounts WHERE account = %s"),
+                self._outbox._db.q("SELECT paused_until FROM {s}.rate_accounts WHERE account = %s"),
                 (self.account,),
             ).fetchone()
         return 0.0 if row is None else float(row[0])

@@ -14,16 +14,12 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import threading
-import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, LiteralString
+from typing import TYPE_CHECKING, Any
 
-from mailbill.errors import InvalidTransitionError, ItemNotFoundError, MissingDependencyError, OutboxError
+from mailbill.errors import InvalidTransitionError, ItemNotFoundError
 from mailbill.outbox._model import (
     FINAL_STATUSES,
     ArchiveEntry,
@@ -36,54 +32,26 @@ from mailbill.outbox._model import (
     SuppressionReason,
     check_transition,
 )
+from mailbill.outbox._postgres_db import ConnectionFactory, Database, import_psycopg, mask_dsn
 from mailbill.outbox._postgres_rows import (
-    ATTEMPT_COLUMNS,
-    ITEM_COLUMNS,
-    attempt_from_row,
-    attempt_params,
-    item_from_row,
+    INSERT_ITEM,
+    insert_attempt,
+    item_params,
+    latest,
+    load,
+    load_ids,
+    one,
 )
-from mailbill.outbox._postgres_schema import check_schema_name, migrate, notify_channel
+from mailbill.outbox._postgres_schema import check_schema_name, migrate
 from mailbill.outbox.base import _UNSET, Clock, Outbox, utc_now
 
 if TYPE_CHECKING:
     import psycopg
-    from psycopg import sql
 
     from mailbill._ratelimit import Rate
     from mailbill.outbox._postgres_ratelimit import PostgresRateLimiter
 
 __all__ = ["ConnectionFactory", "PostgresOutbox"]
-
-_ATTEMPTS_SQL: LiteralString = (
-    "SELECT " + ATTEMPT_COLUMNS + " FROM {s}.attempts WHERE item_id = ANY(%s) ORDER BY id"  # noqa: S608
-)
-
-logger = logging.getLogger(__name__)
-
-#: A function returning a new psycopg connection (for pools, SSL options, secrets from a vault).
-ConnectionFactory = Callable[[], "psycopg.Connection[Any]"]
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError as exc:  # pragma: no cover - the dev environment has it
-        raise MissingDependencyError("PostgresOutbox needs psycopg 3", extra="postgres") from exc
-    return psycopg
-
-
-def _mask(dsn: str) -> str:
-    """The DSN with any password hidden, for repr and logs."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    try:
-        params = conninfo_to_dict(dsn)
-    except Exception:  # an unparsable DSN is shown not at all rather than leaked
-        return "<dsn>"
-    if "password" in params:
-        params["password"] = "***"  # noqa: S105
-    return make_conninfo("", **params)
 
 
 class PostgresOutbox(Outbox):
@@ -118,165 +86,36 @@ class PostgresOutbox(Outbox):
         archive: bool = False,
     ) -> None:
         super().__init__(clock=clock, archive=archive)
-        pg = self._pg = _psycopg()
+        pg = import_psycopg()
         self.schema = check_schema_name(schema)
         if isinstance(dsn_or_connection_factory, str):
             dsn = dsn_or_connection_factory
-            self._where = _mask(dsn)
-            self._factory: ConnectionFactory = lambda: pg.Connection.connect(dsn, autocommit=True)
+            self._where = mask_dsn(dsn)
+
+            def factory() -> psycopg.Connection[Any]:
+                return pg.Connection.connect(dsn, autocommit=True)  # type: ignore[no-any-return]
         else:
             self._where = getattr(dsn_or_connection_factory, "__name__", "connection factory")
-            self._factory = dsn_or_connection_factory
-        self._local = threading.local()
-        self._all: list[psycopg.Connection[Any]] = []
-        self._all_lock = threading.Lock()
-        self._listener: psycopg.Connection[Any] | None = None
-        self._listener_lock = threading.Lock()
-        self._sql: dict[str, sql.Composed] = {}
-        self._ident = pg.sql.Identifier(schema)
-        self._channel = notify_channel(schema)
+            factory = dsn_or_connection_factory
+        self._db = Database(factory, self.schema)
         try:
-            migrate(self._conn(), self.schema)
+            migrate(self._db.conn(), self.schema)
         except BaseException:
-            self.close()
+            self._db.close()
             raise
 
     def __repr__(self) -> str:
         return f"<PostgresOutbox {self._where} schema={self.schema!r}>"
 
-    # -- connections and SQL ----------------------------------------------------------
+    # -- connections -------------------------------------------------------------------
 
     def connect(self) -> psycopg.Connection[Any]:
         """A new connection from this outbox's DSN or factory, in autocommit mode (caller closes it)."""
-        conn = self._factory()
-        if not conn.autocommit:
-            conn.autocommit = True
-        return conn
-
-    def _conn(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        # a connection inherited through fork() belongs to the parent: never reuse it
-        if conn is None or conn.closed or self._local.pid != os.getpid():
-            conn = self.connect()
-            self._local.conn, self._local.pid = conn, os.getpid()
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
-
-    @contextmanager
-    def _tx(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[psycopg.Connection[Any]]:
-        """A transaction on our connection, or a savepoint inside the host's open transaction."""
-        conn = connection if connection is not None else self._conn()
-        if connection is not None and not conn.autocommit and conn.info.transaction_status == _IDLE:
-            # transaction() would BEGIN and COMMIT here, but only the host may commit: open the
-            # host's transaction first, so that transaction() makes a savepoint inside it
-            conn.execute("SELECT 1")
-        try:
-            with conn.transaction():
-                yield conn
-        except self._pg.Error as exc:
-            # the database's own errors (connection lost, disk full) as the outbox's error
-            raise OutboxError(f"PostgreSQL outbox (schema {self.schema!r}): {exc}") from exc
-
-    def _q(self, template: LiteralString) -> sql.Composed:
-        """``template`` with ``{s}`` replaced by this outbox's quoted schema name (cached)."""
-        found = self._sql.get(template)
-        if found is None:
-            from psycopg import sql
-
-            found = self._sql[template] = sql.SQL(template).format(s=self._ident)
-        return found
+        return self._db.connect()
 
     def close(self) -> None:
         """Close every connection this outbox opened (any thread's); the host's are left alone."""
-        with self._all_lock:
-            conns, self._all = self._all, []
-        with self._listener_lock:
-            if self._listener is not None:
-                conns.append(self._listener)
-                self._listener = None
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
-
-    # -- rows ---------------------------------------------------------------------------
-
-    def _load(
-        self, conn: psycopg.Connection[Any], where: sql.Composable, params: Sequence[Any], *, message: bool
-    ) -> list[OutboxItem]:
-        from psycopg import sql
-
-        query = sql.SQL("SELECT {cols} FROM {s}.items WHERE {where} ORDER BY created_at, id").format(
-            cols=sql.SQL(ITEM_COLUMNS.format(message="message" if message else "NULL")),
-            s=self._ident,
-            where=where,
-        )
-        rows = conn.execute(query, params).fetchall()
-        if not rows:
-            return []
-        attempts: dict[int, list[Attempt]] = {row[0]: [] for row in rows}
-        for a in conn.execute(
-            self._q(_ATTEMPTS_SQL),
-            (list(attempts),),
-        ):
-            attempts[a[0]].append(attempt_from_row(a))
-        return [item_from_row(r, attempts[r[0]]) for r in rows]
-
-    def _load_ids(
-        self, conn: psycopg.Connection[Any], ids: Sequence[int], *, message: bool
-    ) -> list[OutboxItem]:
-        from psycopg import sql
-
-        return self._load(conn, sql.SQL("id = ANY(%s)"), (list(ids),), message=message)
-
-    def _one(self, conn: psycopg.Connection[Any], item_id: int) -> OutboxItem:
-        found = self._load_ids(conn, [item_id], message=True)
-        if not found:
-            raise ItemNotFoundError(f"no outbox item has id {item_id}")
-        return found[0]
-
-    def _latest(self, conn: psycopg.Connection[Any], keys: Sequence[str]) -> dict[str, OutboxItem]:
-        ids = [
-            row[0]
-            for row in conn.execute(
-                self._q(
-                    "SELECT DISTINCT ON (key) id FROM {s}.items WHERE key = ANY(%s) "
-                    "ORDER BY key, version DESC"
-                ),
-                (list(keys),),
-            )
-        ]
-        return {item.key: item for item in self._load_ids(conn, ids, message=True)}
-
-    def _insert_attempt(self, conn: psycopg.Connection[Any], item_id: int, attempt: Attempt) -> None:
-        conn.execute(
-            self._q(
-                "INSERT INTO {s}.attempts (item_id, at, transport, outcome, smtp_code, enhanced_status, "
-                "server_text, error_class, error_message, refused) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            ),
-            attempt_params(item_id, attempt),
-        )
-
-    def _notify(self, conn: psycopg.Connection[Any]) -> None:
-        # delivered when the surrounding transaction commits, never before
-        conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
-
-    _INSERT: LiteralString = (
-        "INSERT INTO {s}.items (key, version, status, message, mail_from, recipients, message_id, transport, "
-        "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT ON CONSTRAINT items_key_version DO NOTHING"
-    )
-
-    @staticmethod
-    def _item_params(item: NewItem, version: int, at: datetime) -> tuple[Any, ...]:
-        due = at if item.status is Status.RELEASED else None
-        return (
-            item.key, version, item.status.value, item.message, item.mail_from, list(item.recipients),
-            item.message_id, item.transport, item.smtputf8, item.batch, item.kind, item.reference,
-            item.decision, item.reason, due, at, at,
-        )  # fmt: skip
+        self._db.close()
 
     # -- adding -------------------------------------------------------------------------
 
@@ -318,12 +157,12 @@ class PostgresOutbox(Outbox):
         given = list(items)
         if not given:
             return []
-        with self._tx(connection) as conn, conn.cursor() as cur:
-            cur.executemany(self._q(self._INSERT), [self._item_params(item, 1, at) for item in given])
-            latest = self._latest(conn, [item.key for item in given])
+        with self._db.tx(connection) as conn, conn.cursor() as cur:
+            cur.executemany(self._db.q(INSERT_ITEM), [item_params(item, 1, at) for item in given])
+            stored = latest(self._db, conn, [item.key for item in given])
             if any(item.status is Status.RELEASED for item in given):
-                self._notify(conn)
-        return [latest[item.key] for item in given]
+                self._db.notify(conn)
+        return [stored[item.key] for item in given]
 
     def resend(
         self,
@@ -336,48 +175,53 @@ class PostgresOutbox(Outbox):
     ) -> OutboxItem:
         """Add a new version of a document's item (see :meth:`Outbox.resend`)."""
         at = self._now(now)
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             # lock the latest version so two resends of one document make one new version
             row = conn.execute(
-                self._q("SELECT id FROM {s}.items WHERE key = %s ORDER BY version DESC LIMIT 1 FOR UPDATE"),
+                self._db.q(
+                    "SELECT id FROM {s}.items WHERE key = %s ORDER BY version DESC LIMIT 1 FOR UPDATE"
+                ),
                 (key,),
             ).fetchone()
             if row is None:
                 raise ItemNotFoundError(f"no outbox item has key {key!r}")
-            latest = self._one(conn, row[0])
-            if latest.status not in FINAL_STATUSES:
+            current = one(self._db, conn, row[0])
+            if current.status not in FINAL_STATUSES:
+                state = current.status.value
                 raise InvalidTransitionError(
-                    f"outbox item {latest.id} ({key!r}) is {latest.status.value}; resend only a finished one"
+                    f"outbox item {current.id} ({key!r}) is {state}; resend only a finished one"
                 )
             new = item or NewItem(
-                key, latest.message or b"", latest.mail_from, latest.recipients,
-                latest.message_id, latest.transport, latest.smtputf8, latest.batch, latest.kind,
-                latest.reference, latest.decision, status,
+                key, current.message or b"", current.mail_from, current.recipients,
+                current.message_id, current.transport, current.smtputf8, current.batch, current.kind,
+                current.reference, current.decision, status,
             )  # fmt: skip
             new = NewItem(
                 **{**{f: getattr(new, f) for f in new.__dataclass_fields__}, "key": key, "status": status}
             )
-            conn.execute(self._q(self._INSERT), self._item_params(new, latest.version + 1, at))
+            conn.execute(self._db.q(INSERT_ITEM), item_params(new, current.version + 1, at))
             if status is Status.RELEASED:
-                self._notify(conn)
-            return self._latest(conn, [key])[key]
+                self._db.notify(conn)
+            return latest(self._db, conn, [key])[key]
 
     # -- queries ------------------------------------------------------------------------
 
     def get(self, item_id: int, /) -> OutboxItem:
         """The item with this id, with its bytes."""
-        with self._tx() as conn:
-            return self._one(conn, item_id)
+        with self._db.tx() as conn:
+            return one(self._db, conn, item_id)
 
     def get_by_key(self, key: str, /, *, version: int | None = None) -> OutboxItem:
         """The latest (or given) version stored under ``key``, with its bytes."""
         from psycopg import sql
 
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             if version is None:
-                found = self._latest(conn, [key]).get(key)
+                found = latest(self._db, conn, [key]).get(key)
             else:
-                rows = self._load(conn, sql.SQL("key = %s AND version = %s"), (key, version), message=True)
+                rows = load(
+                    self._db, conn, sql.SQL("key = %s AND version = %s"), (key, version), message=True
+                )
                 found = rows[0] if rows else None
         if found is None:
             raise ItemNotFoundError(
@@ -416,19 +260,21 @@ class PostgresOutbox(Outbox):
             if value is not None:
                 where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
                 params.append(value)
-        ids_query = sql.SQL(
-            "SELECT id FROM {s}.items WHERE {w} ORDER BY created_at, id LIMIT %s OFFSET %s"
-        ).format(s=self._ident, w=sql.SQL(" AND ").join(where))
-        with self._tx() as conn:
+        ids_query = (
+            self._db.q("SELECT id FROM {s}.items WHERE ")
+            + sql.SQL(" AND ").join(where)
+            + sql.SQL(" ORDER BY created_at, id LIMIT %s OFFSET %s")
+        )
+        with self._db.tx() as conn:
             ids = [row[0] for row in conn.execute(ids_query, [*params, limit, offset])]
-            return self._load_ids(conn, ids, message=False)
+            return load_ids(self._db, conn, ids, message=False)
 
     def counts(self, *, batch: str | None = None) -> dict[Status, int]:
         """How many items have each status."""
         result = dict.fromkeys(Status, 0)
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             rows = conn.execute(
-                self._q(
+                self._db.q(
                     "SELECT status, count(*) FROM {s}.items "
                     "WHERE %s::text IS NULL OR batch = %s GROUP BY status"
                 ),
@@ -452,11 +298,11 @@ class PostgresOutbox(Outbox):
         """Hand up to ``limit`` due items to the caller as SENDING (``FOR UPDATE SKIP LOCKED``)."""
         at = self._now(now)
         names = None if transports is None else list(transports)
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             ids = [
                 row[0]
                 for row in conn.execute(
-                    self._q(
+                    self._db.q(
                         "WITH due AS (SELECT id FROM {s}.items WHERE status IN ('released', 'deferred') "
                         "AND next_attempt_at <= %s AND (%s::text[] IS NULL OR transport = ANY(%s)) "
                         "ORDER BY next_attempt_at, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
@@ -466,7 +312,7 @@ class PostgresOutbox(Outbox):
                     (at, names, names, max(limit, 0), at + timedelta(seconds=lease_seconds), at),
                 )
             ]
-            claimed = self._load_ids(conn, ids, message=True) if ids else []
+            claimed = load_ids(self._db, conn, ids, message=True) if ids else []
         return sorted(claimed, key=lambda i: (i.next_attempt_at or at, i.created_at, i.id))
 
     def recover(
@@ -479,9 +325,9 @@ class PostgresOutbox(Outbox):
         """Take back SENDING items whose lease expired (rows another worker holds are skipped)."""
         at = self._now(now)
         new = Status.UNCERTAIN if policy is RecoveryPolicy.UNCERTAIN else Status.RELEASED
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             rows = conn.execute(
-                self._q(
+                self._db.q(
                     "WITH gone AS (SELECT id FROM {s}.items WHERE status = 'sending' "
                     "AND (%s OR lease_until IS NULL OR lease_until <= %s) FOR UPDATE SKIP LOCKED) "
                     "UPDATE {s}.items AS i SET status = %s, lease_until = NULL, updated_at = %s, "
@@ -491,12 +337,12 @@ class PostgresOutbox(Outbox):
                 (include_unexpired, at, new.value, at, at if new is Status.RELEASED else None),
             ).fetchall()
             for item_id, transport in rows:
-                self._insert_attempt(
-                    conn, item_id, Attempt(at, transport, new, error_message="lease expired")
+                insert_attempt(
+                    self._db, conn, item_id, Attempt(at, transport, new, error_message="lease expired")
                 )
             if rows and new is Status.RELEASED:
-                self._notify(conn)
-            recovered = self._load_ids(conn, [row[0] for row in rows], message=False)
+                self._db.notify(conn)
+            recovered = load_ids(self._db, conn, [row[0] for row in rows], message=False)
         return sorted(recovered, key=lambda i: i.id)
 
     def _set_status(
@@ -513,9 +359,9 @@ class PostgresOutbox(Outbox):
         sent_at: datetime | None = None,
         archive_reply: str | None = None,
     ) -> OutboxItem:
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             row = conn.execute(
-                self._q("SELECT status FROM {s}.items WHERE id = %s FOR UPDATE"), (item_id,)
+                self._db.q("SELECT status FROM {s}.items WHERE id = %s FOR UPDATE"), (item_id,)
             ).fetchone()
             if row is None:
                 raise ItemNotFoundError(f"no outbox item has id {item_id}")
@@ -527,7 +373,7 @@ class PostgresOutbox(Outbox):
                 )
             keep_due = next_attempt_at is _UNSET
             conn.execute(
-                self._q(
+                self._db.q(
                     "UPDATE {s}.items SET status = %s, updated_at = %s, lease_until = NULL, "
                     "next_attempt_at = CASE WHEN %s THEN next_attempt_at ELSE %s END, "
                     "reason = coalesce(%s, reason), sent_at = coalesce(%s, sent_at) WHERE id = %s"
@@ -535,13 +381,13 @@ class PostgresOutbox(Outbox):
                 (new.value, now, keep_due, None if keep_due else next_attempt_at, reason, sent_at, item_id),
             )
             if attempt is not None:
-                self._insert_attempt(conn, item_id, attempt)
+                insert_attempt(self._db, conn, item_id, attempt)
             if archive_reply is not None and self.archive:
                 data, message_id = conn.execute(
-                    self._q("SELECT message, message_id FROM {s}.items WHERE id = %s"), (item_id,)
+                    self._db.q("SELECT message, message_id FROM {s}.items WHERE id = %s"), (item_id,)
                 ).fetchone() or (b"", "")
                 conn.execute(
-                    self._q(
+                    self._db.q(
                         "INSERT INTO {s}.archive (item_id, message_id, sha256, data, reply, archived_at) "
                         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (item_id) DO UPDATE SET "
                         "message_id = EXCLUDED.message_id, sha256 = EXCLUDED.sha256, data = EXCLUDED.data, "
@@ -550,8 +396,8 @@ class PostgresOutbox(Outbox):
                     (item_id, message_id, ArchiveEntry.digest(bytes(data)), data, archive_reply, now),
                 )
             if new is Status.RELEASED:
-                self._notify(conn)
-            return self._one(conn, item_id)
+                self._db.notify(conn)
+            return one(self._db, conn, item_id)
 
     # -- notification and shared limits ---------------------------------------------------
 
@@ -565,32 +411,7 @@ class PostgresOutbox(Outbox):
         Returns:
             Whether a notice arrived.
         """
-        deadline = _monotonic() + max(timeout, 0.0)
-        with self._listener_lock:
-            try:
-                if self._listener is None or self._listener.closed:
-                    self._listener = self.connect()
-                    self._listener.execute(_listen(self._channel))
-                listener = self._listener
-                while True:
-                    left = deadline - _monotonic()
-                    if left <= 0 or (stop is not None and stop.is_set()):
-                        return False
-                    # short slices so that a stop request is seen within a quarter second
-                    for _ in listener.notifies(timeout=min(left, 0.25), stop_after=1):
-                        return True
-            except self._pg.Error as exc:
-                # the database went away: sleep out the poll interval; the next call listens again
-                logger.warning("LISTEN on %s failed (%s); polling instead", self._channel, exc)
-                if self._listener is not None:
-                    self._listener.close()
-                    self._listener = None
-        left = max(deadline - _monotonic(), 0.0)
-        if stop is not None:
-            stop.wait(left)
-        else:
-            _sleep(left)
-        return False
+        return self._db.wait(timeout, stop)
 
     def rate_limiter(self, account: str, rates: Iterable[Rate | str], /) -> PostgresRateLimiter:
         """A rate limiter for ``account`` shared by every worker on this database.
@@ -605,9 +426,9 @@ class PostgresOutbox(Outbox):
 
     def is_suppressed(self, address: str, /) -> SuppressionEntry | None:
         """The entry blocking ``address``, or ``None``."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             row = conn.execute(
-                self._q("SELECT address, reason, note, added_at FROM {s}.suppression WHERE address = %s"),
+                self._db.q("SELECT address, reason, note, added_at FROM {s}.suppression WHERE address = %s"),
                 (address.strip().casefold(),),
             ).fetchone()
         return (
@@ -625,9 +446,9 @@ class PostgresOutbox(Outbox):
     ) -> SuppressionEntry:
         """Block ``address``."""
         entry = SuppressionEntry(address.strip().casefold(), SuppressionReason(reason), note, self._now(now))
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             conn.execute(
-                self._q(
+                self._db.q(
                     "INSERT INTO {s}.suppression (address, reason, note, added_at) VALUES (%s, %s, %s, %s) "
                     "ON CONFLICT (address) DO UPDATE SET reason = EXCLUDED.reason, note = EXCLUDED.note, "
                     "added_at = EXCLUDED.added_at"
@@ -638,25 +459,25 @@ class PostgresOutbox(Outbox):
 
     def unsuppress(self, address: str, /) -> bool:
         """Unblock ``address``."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             cur = conn.execute(
-                self._q("DELETE FROM {s}.suppression WHERE address = %s"), (address.strip().casefold(),)
+                self._db.q("DELETE FROM {s}.suppression WHERE address = %s"), (address.strip().casefold(),)
             )
             return cur.rowcount > 0
 
     def suppressions(self) -> list[SuppressionEntry]:
         """Every blocked address, sorted."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             rows = conn.execute(
-                self._q("SELECT address, reason, note, added_at FROM {s}.suppression ORDER BY address")
+                self._db.q("SELECT address, reason, note, added_at FROM {s}.suppression ORDER BY address")
             ).fetchall()
         return [SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], _utc(r[3])) for r in rows]
 
     def archived(self, item_id: int, /) -> ArchiveEntry | None:
         """The archived bytes sent for an item, or ``None``."""
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             row = conn.execute(
-                self._q(
+                self._db.q(
                     "SELECT item_id, message_id, sha256, data, reply, archived_at "
                     "FROM {s}.archive WHERE item_id = %s"
                 ),
@@ -671,42 +492,25 @@ class PostgresOutbox(Outbox):
         cutoff = self._now(older_than)
         finals = [s.value for s in FINAL_STATUSES]
         deleted = 0
-        with self._tx() as conn:
+        with self._db.tx() as conn:
             if archives:
                 deleted += conn.execute(
-                    self._q("DELETE FROM {s}.archive WHERE archived_at < %s"), (cutoff,)
+                    self._db.q("DELETE FROM {s}.archive WHERE archived_at < %s"), (cutoff,)
                 ).rowcount
             if items:
                 deleted += conn.execute(
-                    self._q(
+                    self._db.q(
                         "DELETE FROM {s}.archive WHERE item_id IN "
                         "(SELECT id FROM {s}.items WHERE status = ANY(%s) AND updated_at < %s)"
                     ),
                     (finals, cutoff),
                 ).rowcount
                 deleted += conn.execute(
-                    self._q("DELETE FROM {s}.items WHERE status = ANY(%s) AND updated_at < %s"),
+                    self._db.q("DELETE FROM {s}.items WHERE status = ANY(%s) AND updated_at < %s"),
                     (finals, cutoff),
                 ).rowcount
         return deleted
 
 
-_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE, without importing psycopg at import time
-
-
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
-
-
-def _monotonic() -> float:
-    return time.monotonic()
-
-
-def _sleep(seconds: float) -> None:
-    time.sleep(seconds)
-
-
-def _listen(channel: str) -> sql.Composed:
-    from psycopg import sql
-
-    return sql.SQL("LISTEN {}").format(sql.Identifier(channel))
