@@ -4,7 +4,9 @@ The front door: every public name is re-exported here and listed in ``__all__``.
 Anything not listed is private and may change without notice.
 """
 
-from mailbill._config import Config
+from mailbill._config import (
+    Config,
+)
 from mailbill._decision import (
     Decision,
     PaperReason,
@@ -81,9 +83,14 @@ from mailbill.outbox import (
     NewItem,
     Outbox,
     OutboxItem,
+    PostgresOutbox,
+    PostgresRateLimiter,
     RecoveryPolicy,
     SQLiteOutbox,
     Status,
+    SuppressionEntry,
+    SuppressionReason,
+    outbox_from_url,
 )
 from mailbill.recipients import (
     AddressOutcome,
@@ -187,6 +194,8 @@ __all__ = [
     "PaperReason",
     "Party",
     "PermanentDeliveryError",
+    "PostgresOutbox",
+    "PostgresRateLimiter",
     "Prepared",
     "Preview",
     "Rate",
@@ -240,6 +249,7 @@ __all__ = [
     "from_cascade",
     "mapping_rule",
     "normalize_language",
+    "outbox_from_url",
     "parties",
     "transport_from_url",
 ]

@@ -50,6 +50,13 @@ class Dispatcher:
         monotonic: Seconds for the rate limiters.
         sleep: Waits for the rate limiters (inject a fake one in tests).
         on_event: Called with every :class:`DispatchEvent`; its errors are logged, not raised.
+        limiter_factory: Makes each account's limiter from ``(account, rates)``
+            instead of an in-process :class:`RateLimiter`; e.g.
+            ``PostgresOutbox.rate_limiter`` for limits shared by every worker.
+
+    When the outbox has a ``wait_for_work(timeout, stop=event)`` method
+    (:class:`~mailbill.PostgresOutbox`), ``run_forever`` sleeps in it, so
+    released items wake the worker at once; polling stays as the safety net.
 
     Threads: with one transport and ``parallel=1`` a run works on the calling
     thread; otherwise each account's connection gets a worker thread of its own
@@ -75,6 +82,7 @@ class Dispatcher:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         on_event: Callable[[DispatchEvent], None] | None = None,
+        limiter_factory: Callable[[str, Sequence[Rate | str]], RateLimiter] | None = None,
     ) -> None:
         if isinstance(transports, BaseTransport):
             self._sources: dict[str, TransportSource] = {}
@@ -108,6 +116,7 @@ class Dispatcher:
             self._rates = tuple(Rate.parse(r) for r in rates)
         self._monotonic = monotonic
         self._limiters: dict[str, RateLimiter] = {}
+        self._limiter_factory = limiter_factory
         self._limiters_lock = threading.Lock()
         self._forever: threading.Event | None = None
 
@@ -125,7 +134,11 @@ class Dispatcher:
         with self._limiters_lock:
             if account not in self._limiters:
                 rates = self._rates.get(account, ()) if isinstance(self._rates, dict) else self._rates
-                self._limiters[account] = RateLimiter(rates, clock=self._monotonic, sleep=self._sleep)
+                self._limiters[account] = (
+                    self._limiter_factory(account, rates)
+                    if self._limiter_factory is not None
+                    else RateLimiter(rates, clock=self._monotonic, sleep=self._sleep)
+                )
             return self._limiters[account]
 
     def _make_transport(self, account: str) -> BaseTransport:
@@ -235,7 +248,13 @@ class Dispatcher:
             while not event.is_set():
                 report = self.run_once()
                 logger.info("dispatch run: %s", {s.value: n for s, n in report.counts.items()})
-                if event.wait(poll_interval):
+                # an outbox that can be woken (LISTEN/NOTIFY) is waited on; others are polled
+                wait_for_work = getattr(self.outbox, "wait_for_work", None)
+                if wait_for_work is not None:
+                    wait_for_work(poll_interval, stop=event)
+                    if event.is_set():
+                        break
+                elif event.wait(poll_interval):
                     break
         finally:
             for sig, handler in previous.items():
