@@ -88,8 +88,6 @@ from mailbill.outbox import (
     RecoveryPolicy,
     SQLiteOutbox,
     Status,
-    SuppressionEntry,
-    SuppressionReason,
     outbox_from_url,
 )
 from mailbill.recipients import (

@@ -16,7 +16,7 @@ from pathlib import Path
 from mailbill._config import Config, mask_url
 from mailbill._version import __version__
 from mailbill.errors import ConfigurationError, ItemNotFoundError, MailbillError
-from mailbill.outbox import MemoryOutbox, Outbox, OutboxItem, SQLiteOutbox, Status
+from mailbill.outbox import Outbox, OutboxItem, Status, outbox_from_url
 
 __all__ = ["main"]
 
@@ -85,21 +85,8 @@ def _config(args: argparse.Namespace) -> Config:
     return config
 
 
-def open_outbox(url: str) -> Outbox:
-    """Open the outbox a URL names: ``sqlite:///path``, ``memory:`` or ``postgresql://...``."""
-    if url.startswith("sqlite:///"):
-        return SQLiteOutbox(url.removeprefix("sqlite:///"))
-    if url == "memory:":
-        return MemoryOutbox()
-    if url.startswith(("postgresql://", "postgres://")):
-        from mailbill.outbox.postgres import PostgresOutbox  # type: ignore[import-not-found,unused-ignore]
-
-        return PostgresOutbox(url)  # type: ignore[no-any-return,unused-ignore]
-    raise ConfigurationError(f"outbox URL {mask_url(url)!r}: use sqlite:///path, memory: or postgresql://...")
-
-
 def _outbox(args: argparse.Namespace) -> Outbox:
-    return open_outbox(args.outbox or _config(args).outbox)
+    return outbox_from_url(args.outbox or _config(args).outbox)
 
 
 def _line(item: OutboxItem) -> str:

@@ -17,10 +17,18 @@ from collections.abc import Sequence
 
 import pytest
 from helpers import released
-from loopback import DROP, LoopbackServer, LoopbackTransport
+from loopback import DROP, LoopbackServer
 from test_postgres_workers import message_ids, start_worker
 
-from mailbill import Dispatcher, PostgresOutbox, PostgresRateLimiter, Rate, RetryPolicy, Status
+from mailbill import (
+    Dispatcher,
+    PostgresOutbox,
+    PostgresRateLimiter,
+    Rate,
+    RetryPolicy,
+    SMTPTransport,
+    Status,
+)
 from mailbill.testing import FakeClock
 from smtp_server import SMTPServer
 
@@ -112,7 +120,7 @@ def test_a_batch_survives_a_misbehaving_server(pg_dsn: str, pg_schema: str) -> N
         items = outbox.add_many([released(n) for n in range(FAULT_N)])
         dispatcher = Dispatcher(
             outbox,
-            LoopbackTransport(server.port, name="default"),
+            SMTPTransport("127.0.0.1", port=server.port, security="none", name="default"),
             rates=[f"{PER_SECOND} per 1 s"],
             retry=policy,
             clock=clock.now,

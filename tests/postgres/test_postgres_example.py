@@ -14,7 +14,12 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "postgres_transactional_outbo
 
 def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=60, env=env, check=False
+        [sys.executable, str(EXAMPLE)],
+        capture_output=True,
+        encoding="utf-8",
+        timeout=60,
+        env=env,
+        check=False,
     )
 
 

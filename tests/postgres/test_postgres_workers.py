@@ -31,7 +31,7 @@ def start_worker(dsn: str, schema: str, port: int, rate: str, *extra: str) -> su
     return subprocess.Popen(
         [sys.executable, str(HERE / "pg_worker.py"), dsn, schema, str(port), rate, *extra],
         stdout=subprocess.PIPE,
-        text=True,
+        encoding="utf-8",
         env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
     )
 

@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mailbill._models import Address
 from mailbill.errors import InvalidTransitionError, ItemNotFoundError
 from mailbill.outbox._model import (
     FINAL_STATUSES,
@@ -43,7 +44,7 @@ from mailbill.outbox._postgres_rows import (
     one,
 )
 from mailbill.outbox._postgres_schema import check_schema_name, migrate
-from mailbill.outbox.base import _UNSET, Clock, Outbox, utc_now
+from mailbill.outbox.base import _UNSET, Clock, Outbox, address_key, utc_now
 
 if TYPE_CHECKING:
     import psycopg
@@ -424,12 +425,12 @@ class PostgresOutbox(Outbox):
 
     # -- suppression, archive, purge --------------------------------------------------------
 
-    def is_suppressed(self, address: str, /) -> SuppressionEntry | None:
+    def is_suppressed(self, address: Address | str, /) -> SuppressionEntry | None:
         """The entry blocking ``address``, or ``None``."""
         with self._db.tx() as conn:
             row = conn.execute(
                 self._db.q("SELECT address, reason, note, added_at FROM {s}.suppression WHERE address = %s"),
-                (address.strip().casefold(),),
+                (address_key(address),),
             ).fetchone()
         return (
             None if row is None else SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], _utc(row[3]))
@@ -437,7 +438,7 @@ class PostgresOutbox(Outbox):
 
     def suppress(
         self,
-        address: str,
+        address: Address | str,
         /,
         reason: SuppressionReason | str = SuppressionReason.MANUAL,
         note: str = "",
@@ -445,7 +446,7 @@ class PostgresOutbox(Outbox):
         now: datetime | None = None,
     ) -> SuppressionEntry:
         """Block ``address``."""
-        entry = SuppressionEntry(address.strip().casefold(), SuppressionReason(reason), note, self._now(now))
+        entry = SuppressionEntry(address_key(address), SuppressionReason(reason), note, self._now(now))
         with self._db.tx() as conn:
             conn.execute(
                 self._db.q(
@@ -453,15 +454,15 @@ class PostgresOutbox(Outbox):
                     "ON CONFLICT (address) DO UPDATE SET reason = EXCLUDED.reason, note = EXCLUDED.note, "
                     "added_at = EXCLUDED.added_at"
                 ),
-                (entry.address, entry.reason.value, entry.note, entry.added_at),
+                (entry.address, entry.reason.value, entry.note, entry.created_at or self._now(now)),
             )
         return entry
 
-    def unsuppress(self, address: str, /) -> bool:
+    def unsuppress(self, address: Address | str, /) -> bool:
         """Unblock ``address``."""
         with self._db.tx() as conn:
             cur = conn.execute(
-                self._db.q("DELETE FROM {s}.suppression WHERE address = %s"), (address.strip().casefold(),)
+                self._db.q("DELETE FROM {s}.suppression WHERE address = %s"), (address_key(address),)
             )
             return cur.rowcount > 0
 
