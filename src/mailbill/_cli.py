@@ -145,9 +145,12 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
             # read the token at each login, so a refreshed token in the environment is used
             options["oauth2_token"] = lambda s=settings: s.secret("token") or ""
         transports[settings.name] = transport_from_url(settings.url, **options)
+    outbox = _outbox(args)
     dispatcher = Dispatcher(
-        _outbox(args),
+        outbox,
         transports,
+        # a shared outbox (PostgreSQL) also shares the rate limits between all its workers
+        limiter_factory=getattr(outbox, "rate_limiter", None),
         rates={s.name: s.rates for s in config.transports},
         lease_seconds=config.dispatch.lease_seconds,
         batch_size=config.dispatch.batch_size,
