@@ -3,6 +3,7 @@
 - :class:`MemoryTransport` keeps what was sent in a list.
 - :class:`ScriptedTransport` returns or raises what a test scripts, one step a message.
 - :class:`FakeOutlook` stands in for Outlook's object model, for ``OutlookTransport``.
+- :class:`FakeClock` is a clock and a ``sleep`` that only move when told to.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 
 from mailbill._models import OutgoingMessage, SendReceipt
 from mailbill._outlook_fake import FakeAccount, FakeComError, FakeMailItem, FakeOutlook
+from mailbill.errors import ConfigurationError
 from mailbill.transports.base import BaseTransport
 from mailbill.transports.memory import MemoryTransport
 
 __all__ = [
     "FakeAccount",
+    "FakeClock",
     "FakeComError",
     "FakeMailItem",
     "FakeOutlook",
@@ -72,3 +76,51 @@ class ScriptedTransport(BaseTransport):
         with self._lock:
             self.sent.append(message)
         return receipt
+
+
+class FakeClock:
+    """A clock for tests: time moves only by :meth:`advance` or :meth:`sleep`.
+
+    Call it for monotonic seconds (like :func:`time.monotonic`), use :meth:`now`
+    for the matching aware UTC datetime (an outbox's ``clock``), and pass
+    :meth:`sleep` where code would sleep: it advances the clock at once.
+
+    Example:
+        >>> clock = FakeClock()
+        >>> clock.sleep(60)
+        >>> clock()
+        60.0
+
+    Args:
+        start: The UTC datetime that monotonic time 0 stands for.
+
+    Attributes:
+        sleeps: Every duration passed to :meth:`sleep`, in order.
+    """
+
+    def __init__(self, start: datetime = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)) -> None:
+        self._start = start
+        self._seconds = 0.0
+        self._lock = threading.Lock()
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._seconds
+
+    def now(self) -> datetime:
+        """The current fake time as an aware UTC datetime."""
+        with self._lock:
+            return self._start + timedelta(seconds=self._seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds`` (never backward)."""
+        if seconds < 0:
+            raise ConfigurationError("a FakeClock never goes backward")
+        with self._lock:
+            self._seconds += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """Record the sleep and advance the clock by it, without waiting."""
+        self.sleeps.append(seconds)
+        self.advance(max(seconds, 0.0))

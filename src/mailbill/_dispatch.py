@@ -1,0 +1,398 @@
+"""The dispatcher: send what is due from an outbox, at a safe rate, and record every outcome."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from mailbill._dispatch_report import DispatchEvent, DispatchFailure, DispatchReport, _Run
+from mailbill._ratelimit import Rate, RateLimiter
+from mailbill._rebuild import message_from_item
+from mailbill._retry import RetryPolicy
+from mailbill.errors import AccountError, ConfigurationError
+from mailbill.outbox._model import OutboxItem, RecoveryPolicy, Status, SuppressionReason
+from mailbill.outbox.base import Clock, Outbox, utc_now
+from mailbill.transports.base import BaseTransport
+
+__all__ = ["DispatchEvent", "DispatchFailure", "DispatchReport", "Dispatcher"]
+
+logger = logging.getLogger(__name__)
+
+#: A transport, or a function making one (needed for ``parallel`` > 1).
+TransportSource = BaseTransport | Callable[[], BaseTransport]
+
+
+class Dispatcher:
+    """Send due items from an outbox through transports, within rate limits.
+
+    Example:
+        >>> dispatcher = Dispatcher(outbox, transport, rates=["1 per 20 s"])  # doctest: +SKIP
+        >>> report = dispatcher.run_once()  # doctest: +SKIP
+
+    Args:
+        outbox: Where the items are.
+        transports: One transport (for items of every transport name) or a mapping
+            from account name to a transport, or to a function making one.
+        rates: Rates per account (a mapping) or for every account (a sequence).
+        retry: What to do after errors.
+        lease_seconds: How long a claimed item is held before recovery may take it back.
+        batch_size: Items claimed at once when an account has no rate limit.
+        parallel: Connections per account (needs a transport *factory*); they share
+            the account's limiter.
+        recovery: What recovery does with expired leases at the start of each run.
+        clock: "Now" for the outbox (aware UTC).
+        monotonic: Seconds for the rate limiters.
+        sleep: Waits for the rate limiters (inject a fake one in tests).
+        on_event: Called with every :class:`DispatchEvent`; its errors are logged, not raised.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        transports: Mapping[str, TransportSource] | BaseTransport,
+        /,
+        *,
+        rates: Mapping[str, Sequence[Rate | str]] | Sequence[Rate | str] = (),
+        retry: RetryPolicy | None = None,
+        lease_seconds: float = 300.0,
+        batch_size: int = 20,
+        parallel: int = 1,
+        recovery: RecoveryPolicy = RecoveryPolicy.UNCERTAIN,
+        clock: Clock = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_event: Callable[[DispatchEvent], None] | None = None,
+    ) -> None:
+        if isinstance(transports, BaseTransport):
+            self._sources: dict[str, TransportSource] = {}
+            self._default: BaseTransport | None = transports
+        else:
+            self._sources = dict(transports)
+            self._default = None
+            if not self._sources:
+                raise ConfigurationError("Dispatcher needs at least one transport")
+        if parallel < 1 or batch_size < 1 or lease_seconds <= 0:
+            raise ConfigurationError("Dispatcher needs parallel >= 1, batch_size >= 1 and lease_seconds > 0")
+        self.outbox = outbox
+        self.retry = retry or RetryPolicy()
+        self.lease_seconds = lease_seconds
+        self.batch_size = batch_size
+        self.parallel = parallel
+        self.recovery = recovery
+        self._clock = clock
+        self._sleep_fn = sleep
+        self._on_event = on_event
+        self._stop = threading.Event()
+        self._rates = rates
+        self._monotonic = monotonic
+        self._limiters: dict[str, RateLimiter] = {}
+        self._forever: threading.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<Dispatcher accounts={self._accounts()!r}>"
+
+    # -- configuration -----------------------------------------------------------
+
+    def _accounts(self) -> list[str] | None:
+        """The transport names this dispatcher serves; ``None``: every one (single transport)."""
+        return None if self._default is not None else list(self._sources)
+
+    def limiter(self, account: str, /) -> RateLimiter:
+        """The rate limiter of one account (created on first use)."""
+        if account not in self._limiters:
+            rates = self._rates.get(account, ()) if isinstance(self._rates, Mapping) else self._rates
+            self._limiters[account] = RateLimiter(rates, clock=self._monotonic, sleep=self._sleep)
+        return self._limiters[account]
+
+    def _make_transport(self, account: str) -> BaseTransport:
+        if self._default is not None:
+            return self._default
+        source = self._sources[account]
+        return source if isinstance(source, BaseTransport) else source()
+
+    def _sleep(self, seconds: float) -> None:
+        if self._sleep_fn is time.sleep:
+            self._stop.wait(seconds)  # a stop request ends the wait
+        else:
+            self._sleep_fn(seconds)
+
+    # -- running -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask a running ``run_once`` or ``run_forever`` to stop after the current message."""
+        self._stop.set()
+        if self._forever is not None:
+            self._forever.set()
+
+    def recover(self, *, include_unexpired: bool = False) -> int:
+        """Take back items of dead workers now (see :meth:`Outbox.recover`); returns how many.
+
+        Call with ``include_unexpired=True`` at start-up when this is the only dispatcher.
+        """
+        recovered = self.outbox.recover(policy=self.recovery, include_unexpired=include_unexpired)
+        for item in recovered:
+            self._emit(
+                DispatchEvent(item.id, item.key, Status.SENDING, item.status, item.reason, item.transport)
+            )
+        return len(recovered)
+
+    def run_once(self) -> DispatchReport:
+        """Send everything that is due now, within the rate limits, and report.
+
+        Waits (through ``sleep``) for rate limits; returns when nothing is due,
+        every account stopped or used up its rate for longer than half a lease,
+        or :meth:`stop` was called.
+
+        Raises:
+            ConfigurationError: the setup is wrong (the item concerned stays released).
+        """
+        if self._forever is None:
+            self._stop.clear()
+        recovered = self.recover()
+        run = _Run()
+        accounts = self._accounts()
+        names = accounts if accounts is not None else [None]
+        threads = []
+        for account in names:
+            workers = (
+                self.parallel
+                if account is not None and not isinstance(self._sources[account], BaseTransport)
+                else 1
+            )
+            for _ in range(workers):
+                threads.append(threading.Thread(target=self._worker, args=(account, run), daemon=True))
+        if len(threads) == 1:
+            threads[0].run()
+        else:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        if run.error is not None:
+            raise run.error
+        return DispatchReport(dict(run.counts), tuple(run.failures), dict(run.stopped), recovered)
+
+    def run_forever(
+        self,
+        *,
+        poll_interval: float = 30.0,
+        stop: threading.Event | None = None,
+        handle_signals: bool = False,
+    ) -> None:
+        """Run :meth:`run_once` every ``poll_interval`` seconds until stopped.
+
+        Args:
+            poll_interval: Seconds between runs.
+            stop: Set it (from any thread) to stop cleanly; :meth:`stop` works too.
+            handle_signals: Install SIGINT and SIGTERM handlers that stop cleanly
+                (main thread only); the previous handlers are restored at the end.
+        """
+        event = stop or threading.Event()
+        previous: dict[signal.Signals, Any] = {}
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            logger.info("signal %s: stopping after the current message", signum)
+            event.set()
+            self._stop.set()
+
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, on_signal)
+        self._stop.clear()
+        self._forever = event
+
+        def watch() -> None:
+            event.wait()
+            self._stop.set()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            while not event.is_set():
+                report = self.run_once()
+                logger.info("dispatch run: %s", {s.value: n for s, n in report.counts.items()})
+                if event.wait(poll_interval):
+                    break
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            event.set()
+            watcher.join()
+            self._forever = None
+
+    # -- one worker: one connection of one account ---------------------------------------------
+
+    def _worker(self, account: str | None, run: _Run) -> None:
+        transport: BaseTransport | None = None
+        name = account or (self._default.name if self._default else "")
+        limiter = self.limiter(name)
+        try:
+            while not self._stop.is_set() and run.error is None:
+                with run.lock:
+                    if name in run.stopped:
+                        return
+                size = 1 if limiter.rates else self.batch_size
+                wait = limiter.wait_time(1)
+                if wait > self.lease_seconds / 2:
+                    return  # the account's limit is used up for a long while: end this run
+                if wait > 0:
+                    self._sleep(wait)
+                    continue
+                items = self.outbox.claim(
+                    size, lease_seconds=self.lease_seconds, transports=None if account is None else [account]
+                )
+                if not items:
+                    return
+                for n, item in enumerate(items):
+                    old = (
+                        Status.DEFERRED
+                        if item.last_attempt and item.last_attempt.outcome is Status.DEFERRED
+                        else Status.RELEASED
+                    )
+                    self._emit(DispatchEvent(item.id, item.key, old, Status.SENDING, "", item.transport))
+                    self._count(run, Status.SENDING)
+                    if self._stop.is_set() or run.error is not None or name in run.stopped:
+                        for rest in items[n:]:
+                            self._change(run, rest, Status.RELEASED, "stopped")
+                        return
+                    if transport is None:
+                        try:
+                            transport = self._make_transport(name)
+                            transport.open()
+                        except Exception as exc:  # nothing was sent: give the items back
+                            for rest in items[n:]:
+                                self._change(run, rest, Status.RELEASED, exc)
+                            self._account_down(run, name, limiter, exc)
+                            transport = None
+                            if isinstance(exc, ConfigurationError):
+                                raise
+                            return
+                    self._send_one(run, item, transport, limiter, name)
+        except BaseException as exc:
+            with run.lock:
+                run.error = run.error or exc
+        finally:
+            if transport is not None:
+                try:
+                    transport.close()
+                except Exception:  # closing must not hide what happened
+                    logger.warning("closing transport %s failed", name, exc_info=True)
+
+    def _account_down(self, run: _Run, name: str, limiter: RateLimiter, exc: BaseException) -> None:
+        if not isinstance(exc, AccountError | ConfigurationError):  # cannot connect now: later
+            limiter.pause_for(self.retry.rate_limit_pause)
+            with run.lock:
+                run.stopped[name] = f"cannot connect: {exc}"
+            return
+        with run.lock:
+            run.stopped[name] = f"{type(exc).__name__}: {exc}"
+        logger.error("account %s stopped: %s", name, exc)
+
+    def _send_one(
+        self, run: _Run, item: OutboxItem, transport: BaseTransport, limiter: RateLimiter, name: str
+    ) -> None:
+        blocked = [r for r in item.recipients if self.outbox.is_suppressed(r) is not None]
+        allowed = [r for r in item.recipients if r not in blocked]
+        if not allowed:
+            self._change(run, item, Status.PAPER, f"blocked address: {', '.join(blocked)}")
+            return
+        try:
+            message = message_from_item(item, recipients=allowed)
+        except Exception as exc:  # one item that cannot be built is recorded; the run goes on
+            self._change(run, item, Status.FAILED, exc)
+            return
+        recipients = len(message.recipients)
+        while (wait := limiter.wait_time(recipients)) > 0:
+            if self._stop.is_set():
+                self._change(run, item, Status.RELEASED, "stopped")
+                return
+            if wait > self.lease_seconds / 2:
+                # a per-recipient limit is used up: do not hold the item past its lease
+                later = self._clock() + timedelta(seconds=wait)
+                self._change(run, item, Status.RELEASED, "rate limit reached", next_attempt_at=later)
+                return
+            self._sleep(wait)
+        if not limiter.try_acquire(recipients):
+            limiter.acquire(recipients)  # another worker of the account took the slot
+        try:
+            receipt = transport.send(message)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                raise
+            now = self._clock()
+            decision = (
+                self.retry.decide(item, exc, now=now) if not isinstance(exc, ConfigurationError) else None
+            )
+            if decision is None:
+                self._change(run, item, Status.RELEASED, exc)
+                raise
+            for address in decision.suppress:
+                self.outbox.suppress(address, SuppressionReason.HARD_BOUNCE, str(exc))
+            if decision.pause_seconds is not None:
+                limiter.pause_for(decision.pause_seconds)
+            if decision.stop_account:
+                self._account_down(run, name, limiter, exc)
+            self._change(run, item, decision.status, exc, next_attempt_at=decision.next_attempt_at)
+            return
+        if self.retry.suppress_refused:
+            for refused in receipt.refused:
+                if 500 <= refused.code < 600:
+                    self.outbox.suppress(
+                        refused.address, SuppressionReason.HARD_BOUNCE, f"{refused.code} {refused.text}"
+                    )
+        updated = self.outbox.mark_sent(item.id, receipt)
+        self._count(run, updated.status)
+        self._emit(
+            DispatchEvent(
+                item.id, item.key, Status.SENDING, updated.status, updated.attempts[-1].reason, item.transport
+            )
+        )
+
+    def _change(
+        self,
+        run: _Run,
+        item: OutboxItem,
+        new: Status,
+        error: BaseException | str,
+        *,
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        """Record the end of a claimed item that was not sent: RELEASED, DEFERRED, FAILED or PAPER."""
+        transport = item.transport
+        if new is Status.DEFERRED and next_attempt_at is not None:
+            updated = self.outbox.mark_deferred(
+                item.id, error, next_attempt_at=next_attempt_at, transport=transport
+            )
+        elif new is Status.PAPER:
+            updated = self.outbox.mark_paper(item.id, error, transport=transport)
+        elif new is Status.FAILED:
+            updated = self.outbox.mark_failed(item.id, error, transport=transport)
+        else:  # given back untried: the account is paused, stopped, or the run stops
+            updated = self.outbox.unclaim(
+                item.id, error=error, not_before=next_attempt_at, transport=transport
+            )
+        self._count(run, updated.status)
+        if updated.status in (Status.FAILED, Status.PAPER):
+            with run.lock:
+                run.failures.append(DispatchFailure(item.id, item.key, updated.status, updated.reason))
+        self._emit(
+            DispatchEvent(item.id, item.key, Status.SENDING, updated.status, updated.reason, transport)
+        )
+
+    def _count(self, run: _Run, status: Status) -> None:
+        with run.lock:
+            run.counts[status] += 1
+
+    def _emit(self, event: DispatchEvent) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:  # a host's hook must not stop sending
+            logger.warning("on_event hook failed for item %s", event.item_id, exc_info=True)

@@ -1,0 +1,78 @@
+"""What only the SQLite outbox promises: durability settings, schema versions, reopening."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from conformance import new_item
+
+from mailbill.errors import OutboxError
+from mailbill.outbox import SQLiteOutbox, Status
+from mailbill.outbox._sqlite_schema import SCHEMA_VERSION
+
+
+def test_file_uses_wal_full_sync_and_a_schema_version(tmp_path: Path) -> None:
+    """This test ensures that the database is in WAL mode, fsyncs every commit and records its schema."""
+    with SQLiteOutbox(tmp_path / "o.db") as outbox:
+        conn = outbox._conn()
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 1
+
+
+def test_data_survives_reopening(tmp_path: Path) -> None:
+    """This test ensures that items, attempts and suppressions are still there after reopening the file."""
+    with SQLiteOutbox(tmp_path / "o.db") as outbox:
+        item = outbox.add(new_item(1, status=Status.RELEASED))
+        outbox.claim(1, lease_seconds=60)
+        outbox.mark_failed(item.id, "550 no such user")
+        outbox.suppress("x@example.org", "hard_bounce", "550")
+    with SQLiteOutbox(tmp_path / "o.db") as again:
+        stored = again.get(item.id)
+        assert stored.status is Status.FAILED
+        assert stored.attempts[0].error_message == "550 no such user"
+        assert stored.message == new_item(1).message
+        assert again.is_suppressed("X@example.org") is not None
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    """This test ensures that a file written by a newer mailbill is not touched."""
+    path = tmp_path / "o.db"
+    SQLiteOutbox(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(OutboxError, match="upgrade mailbill"):
+        SQLiteOutbox(path)
+
+
+def test_threads_share_one_outbox_object(tmp_path: Path) -> None:
+    """This test ensures that one SQLiteOutbox can be used from several threads (dispatcher and UI)."""
+    with SQLiteOutbox(tmp_path / "o.db") as outbox:
+        errors: list[BaseException] = []
+
+        def add(start: int) -> None:
+            try:
+                outbox.add_many([new_item(n) for n in range(start, start + 20)])
+                outbox.counts()
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=add, args=(n * 20,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert outbox.counts()[Status.DRAFT] == 80
+
+
+def test_durable_false_trades_power_loss_safety_for_speed(tmp_path: Path) -> None:
+    """This test ensures that durable=False selects synchronous=NORMAL (still WAL)."""
+    with SQLiteOutbox(tmp_path / "o.db", durable=False) as outbox:
+        conn = outbox._conn()
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
