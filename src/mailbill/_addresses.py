@@ -24,6 +24,9 @@ def split_display_name(text: str) -> tuple[str, str]:
     """Split ``'Name <addr>'`` into ``('Name', 'addr')``; a bare address has an empty name.
 
     A quoted name has its quotes and backslash escapes removed.
+
+    Raises:
+        AddressError: an unquoted name holds angle brackets (two addresses in one).
     """
     text = text.strip()
     if text.endswith(">") and "<" in text:
@@ -42,6 +45,9 @@ def split_display_name(text: str) -> tuple[str, str]:
                 else:
                     out.append(char)
             name = "".join(out)
+        elif "<" in name or ">" in name:
+            # "A <a@x> <b@x>": two addresses where one is meant.
+            raise AddressError(f"{text!r} is not one e-mail address", address=text)
         return " ".join(name.split()), addr
     return "", text
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import mimetypes
+import re
 
 from mailbill.errors import AttachmentError
 
@@ -13,6 +14,9 @@ logger = logging.getLogger(__name__)
 #: The default limit on the total size of a message's attachments (SMTP servers
 #: commonly refuse messages over 20-25 MB once base64 has grown them by a third).
 DEFAULT_MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+
+# RFC 2045 token characters (printable ASCII but blanks and tspecials).
+_TOKEN = re.compile(r"[a-z0-9!#$%&'*+\-.^_`{|}~]+")
 
 _KNOWN_TYPES = {
     ".pdf": "application/pdf",
@@ -43,8 +47,9 @@ def guess_content_type(filename: str) -> str:
 
 def check_content_type(content_type: str, filename: str) -> str:
     """Return ``content_type`` lower-cased, or raise if it is not ``type/subtype``."""
-    maintype, sep, subtype = content_type.strip().lower().partition("/")
-    if not sep or not maintype or not subtype or any(c in content_type for c in ' ;"\r\n'):
+    maintype, _, subtype = content_type.strip().lower().partition("/")
+    # RFC 6838 limits each name to 127 characters.
+    if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)) or len(content_type) > 255:
         raise AttachmentError(
             f"attachment {filename!r}: {content_type!r} is not a MIME type of the form type/subtype",
             filename=filename,

@@ -1,18 +1,22 @@
-"""Composing an :class:`~mailbill.OutgoingMessage` into MIME with the standard library.
+"""Composing an :class:`~mailbill.OutgoingMessage`: the wire bytes and the stdlib reference.
 
-The shape of the MIME tree::
+:func:`to_bytes` (behind ``OutgoingMessage.as_bytes()``) uses the fast writer in
+:mod:`mailbill._mime`. :func:`build_email_message` builds the same message with the
+standard library (behind ``OutgoingMessage.as_email_message()``); the tests use it,
+parsed back with ``email.policy.default``, as the oracle for the fast writer.
 
-    multipart/mixed                 only when there are regular attachments
-    ├── multipart/related           only when there are inline images
-    │   ├── multipart/alternative   only when there is both text and HTML
-    │   │   ├── text/plain
-    │   │   └── text/html
-    │   └── image/png (Content-ID)
-    └── application/pdf (attachment; filename per RFC 2231)
+The shape of the MIME tree (each level only when needed)::
 
-Headers are encoded per RFC 2047, file names per RFC 2231, bodies as 7-bit
-quoted-printable or base64 unless the message needs SMTPUTF8 (then 8-bit UTF-8),
-so no line is ever longer than 998 octets.
+    multipart/mixed                 when there are regular attachments
+    ├── multipart/alternative       when there is both text and HTML
+    │   ├── text/plain
+    │   └── multipart/related       when there are inline images
+    │       ├── text/html
+    │       └── image/png           inline, with a Content-ID
+    └── application/pdf             attachment; filename per RFC 2231
+
+Headers are encoded per RFC 2047, file names per RFC 2231, bodies as 7bit,
+quoted-printable or base64, so no line is ever longer than 998 octets.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
+
+from mailbill._mime import write_message
 
 if TYPE_CHECKING:
     from mailbill._models import Address, Attachment, OutgoingMessage
@@ -50,7 +56,8 @@ def _attach(part: MIMEPart, att: Attachment, *, inline: bool) -> None:
             cid=f"<{att.content_id}>",
         )
     else:
-        part.add_attachment(att.content, maintype, subtype, filename=att.filename)
+        cid = f"<{att.content_id}>" if att.content_id else None
+        part.add_attachment(att.content, maintype, subtype, filename=att.filename, cid=cid)
 
 
 def build_email_message(message: OutgoingMessage) -> EmailMessage:
@@ -89,12 +96,25 @@ def build_email_message(message: OutgoingMessage) -> EmailMessage:
             _attach(html_part, att, inline=True)
     for att in regular:
         _attach(msg, att, inline=False)
+    # set_content() on each sub-part adds its own MIME-Version; RFC 2045 wants it
+    # once, at the top.
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]
     if "MIME-Version" not in msg:
         msg["MIME-Version"] = "1.0"
     return msg
 
 
+def reference_bytes(message: OutgoingMessage) -> bytes:
+    """Compose ``message`` with the standard library (the oracle the fast writer is tested against)."""
+    return build_email_message(message).as_bytes()
+
+
 def to_bytes(message: OutgoingMessage) -> bytes:
-    """Compose ``message`` to its wire form: CRLF line ends, lines at most 998 octets."""
-    built = build_email_message(message)
-    return built.as_bytes()
+    """Compose ``message`` to its wire form: CRLF line ends, lines at most 998 octets.
+
+    Uses the fast writer in :mod:`mailbill._mime`; :func:`build_email_message` is the
+    standard-library reference it is tested against.
+    """
+    return write_message(message)

@@ -6,7 +6,6 @@ construction, so a value that exists is a value that can be sent.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,10 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailbill import _addresses, _attachments
-from mailbill._safety import check_field_name, check_header_value
+from mailbill._safety import (
+    RESERVED_HEADERS,
+    check_field_name,
+    check_header_value,
+    check_message_id,
+    make_message_id,
+)
 from mailbill.errors import (
     AddressError,
     AttachmentError,
+    DocumentError,
     HeaderInjectionError,
     RefusedRecipient,
 )
@@ -54,6 +60,10 @@ class Address:
     email: str
     name: str = ""
     ascii_email: str | None = field(init=False, repr=False, compare=False)
+    # The encoded header tokens, written once per Address (see mailbill._mime).
+    _tokens: dict[str, list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         check_header_value(self.name, field="display name", allow_tab=False)
@@ -147,7 +157,9 @@ class Attachment:
 
     def __post_init__(self) -> None:
         check_header_value(self.filename, field="attachment filename", allow_tab=False)
-        if not self.filename.strip() or "/" in self.filename or "\\" in self.filename:
+        # Mail clients drop blanks around a file name, so keep what they will show.
+        object.__setattr__(self, "filename", self.filename.strip())
+        if not self.filename or "/" in self.filename or "\\" in self.filename:
             raise AttachmentError(
                 f"attachment filename {self.filename!r} must be a plain file name without directories",
                 filename=self.filename,
@@ -163,7 +175,12 @@ class Attachment:
         object.__setattr__(self, "content_type", content_type)
         if self.content_id is not None:
             check_header_value(self.content_id, field="Content-ID", allow_tab=False)
-            if any(c in self.content_id for c in "<> ") or "@" not in self.content_id:
+            if (
+                any(c in self.content_id for c in "<> ")
+                or "@" not in self.content_id
+                or not self.content_id.isascii()
+                or len(self.content_id) > 250
+            ):
                 raise AttachmentError(
                     f"attachment {self.filename!r}: Content-ID {self.content_id!r} must look like "
                     "'name@domain', without angle brackets",
@@ -222,39 +239,17 @@ class Attachment:
         return len(self.content)
 
 
-#: Headers mailbill writes itself; ``OutgoingMessage.headers`` may not set them.
-RESERVED_HEADERS = frozenset(
-    {
-        "from",
-        "to",
-        "cc",
-        "bcc",
-        "reply-to",
-        "subject",
-        "date",
-        "message-id",
-        "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-        "content-disposition",
-        "sender",
-        "return-path",
-    }
-)
-
-
-def make_message_id(domain: str) -> str:
-    """Return a new, globally unique ``<...@domain>`` Message-ID."""
-    return f"<{uuid.uuid4().hex}@{domain}>"
-
-
-def _check_message_id(value: str) -> str:
-    check_header_value(value, field="Message-ID", allow_tab=False)
-    if not (value.startswith("<") and value.endswith(">") and "@" in value) or " " in value:
-        raise HeaderInjectionError(
-            f"Message-ID {value!r} must have the form <unique@domain>", field="Message-ID"
-        )
-    return value
+def _check_body(body: object, part: str) -> None:
+    if body is None:
+        return
+    if not isinstance(body, str):
+        raise DocumentError(f"the {part} body must be a string, not {type(body).__name__}")
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DocumentError(
+            f"the {part} body cannot be encoded as UTF-8 (lone surrogate at position {exc.start})"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +317,8 @@ class OutgoingMessage:
         check_header_value(self.subject, field="Subject")
         if self.text is None and self.html is None:
             object.__setattr__(self, "text", "")
+        for part in ("text", "html"):
+            _check_body(getattr(self, part), part)
         atts = tuple(self.attachments)
         for att in atts:
             if not isinstance(att, Attachment):
@@ -345,7 +342,7 @@ class OutgoingMessage:
             check_header_value(value, field=key)
         object.__setattr__(self, "headers", headers)
         if self.message_id:
-            _check_message_id(self.message_id)
+            check_message_id(self.message_id)
         else:
             domain = self.sender.ascii_email or self.sender.email
             object.__setattr__(self, "message_id", make_message_id(domain.rpartition("@")[2]))

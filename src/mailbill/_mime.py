@@ -1,0 +1,147 @@
+"""The fast writer: an :class:`~mailbill.OutgoingMessage` straight to wire bytes.
+
+It writes the same MIME tree as the standard-library reference in
+:mod:`mailbill._compose` (which the tests use as the oracle) without building
+``EmailMessage`` objects: headers are encoded once (:mod:`mailbill._headers`),
+bodies with the C encoders in :mod:`binascii`, and the tree is joined as bytes.
+
+Bodies: ASCII text with lines up to 998 octets is ``7bit``; other text is
+quoted-printable when that is shorter than base64 (Latin scripts), else base64;
+attachments are always base64 in 76-column lines. Line ends are CRLF throughout.
+"""
+
+from __future__ import annotations
+
+import binascii
+import secrets
+from collections.abc import Callable
+from email.utils import format_datetime
+from typing import TYPE_CHECKING
+
+from mailbill._headers import address_field, fold, mailbox, param_tokens, unstructured_field
+
+if TYPE_CHECKING:
+    from mailbill._models import Address, Attachment, OutgoingMessage
+
+__all__ = ["write_message"]
+
+_HIGH = bytes(range(128, 256))
+_TEXT_TYPE = {
+    "plain": b'Content-Type: text/plain; charset="utf-8"\r\n',
+    "html": b'Content-Type: text/html; charset="utf-8"\r\n',
+}
+_CTE = {
+    "7bit": b"Content-Transfer-Encoding: 7bit\r\n",
+    "quoted-printable": b"Content-Transfer-Encoding: quoted-printable\r\n",
+    "base64": b"Content-Transfer-Encoding: base64\r\n",
+}
+
+# A part is (its header block, its body); both end with CRLF.
+_Part = tuple[bytes, bytes]
+
+
+def _mailbox_tokens(addr: Address, *, utf8: bool) -> list[str]:
+    # Cached on the Address: a batch usually shares one sender object.
+    key = "utf8" if utf8 else "ascii"
+    cached = addr._tokens.get(key)
+    if cached is None:
+        spec = addr.email if utf8 else (addr.ascii_email or addr.email)
+        cached = addr._tokens[key] = mailbox(addr.name, spec)
+    return cached
+
+
+def _base64(data: bytes) -> bytes:
+    encoded = binascii.b2a_base64(data, newline=False)
+    if not encoded:
+        return b""
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
+    lines.append(b"")
+    return b"\r\n".join(lines)
+
+
+def _text_part(text: str, subtype: str) -> _Part:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    # 7bit allows neither NUL (RFC 2045 section 2.7) nor lines over 998 octets.
+    if text.isascii() and "\x00" not in text and (len(text) <= 998 or max(map(len, text.split("\n"))) <= 998):
+        cte, body = "7bit", text.replace("\n", "\r\n").encode("ascii")
+    else:
+        raw = text.encode("utf-8")
+        high = len(raw) - len(raw.translate(None, _HIGH))
+        if high * 6 < len(raw):
+            # b2a_qp keeps the input's "\n" line ends and encodes blanks before them.
+            cte, body = "quoted-printable", binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
+        else:
+            cte, body = "base64", _base64(raw)
+    return _TEXT_TYPE[subtype] + _CTE[cte], body
+
+
+def _attachment_part(att: Attachment) -> _Part:
+    disposition = "inline" if att.inline else "attachment"
+    head = [
+        f"Content-Type: {att.content_type}\r\n".encode("ascii"),
+        _CTE["base64"],
+        fold("Content-Disposition", [disposition + ";", *param_tokens("filename", att.filename)]),
+    ]
+    if att.content_id is not None:
+        head.append(f"Content-ID: <{att.content_id}>\r\n".encode())
+    return b"".join(head), _base64(att.content)
+
+
+def _multipart(
+    subtype: str, children: list[_Part], *, token: Callable[[int], str] = secrets.token_hex
+) -> _Part:
+    rendered = [head + b"\r\n" + body for head, body in children]
+    while True:
+        boundary = "=_mb_" + token(12)
+        marker = b"--" + boundary.encode("ascii")
+        # "=_" cannot occur in base64 or quoted-printable, but 7bit text and
+        # headers could, in theory, hold it: make sure.
+        if not any(marker in part for part in rendered):
+            break
+    out: list[bytes] = []
+    for part in rendered:
+        out += (marker, b"\r\n", part, b"\r\n")
+    out += (marker, b"--\r\n")
+    head = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n'.encode("ascii")
+    return head, b"".join(out)
+
+
+def _body_tree(message: OutgoingMessage) -> _Part:
+    # The same shape as the standard-library reference builds.
+    inline = [_attachment_part(a) for a in message.attachments if a.inline]
+    regular = [_attachment_part(a) for a in message.attachments if not a.inline]
+    if message.html is None:
+        root = _text_part(message.text or "", "plain")
+        if inline:
+            root = _multipart("related", [root, *inline])
+    elif message.text is None:
+        root = _text_part(message.html, "html")
+        if inline:
+            root = _multipart("related", [root, *inline])
+    else:
+        html = _text_part(message.html, "html")
+        if inline:
+            html = _multipart("related", [html, *inline])
+        root = _multipart("alternative", [_text_part(message.text, "plain"), html])
+    if regular:
+        root = _multipart("mixed", [root, *regular])
+    return root
+
+
+def write_message(message: OutgoingMessage) -> bytes:
+    """Return the wire form of ``message``: CRLF line ends, no line over 998 octets."""
+    utf8 = message.smtputf8
+    out: list[bytes] = [address_field("From", [_mailbox_tokens(message.sender, utf8=utf8)])]
+    for name, addrs in (("To", message.to), ("Cc", message.cc), ("Reply-To", message.reply_to)):
+        if addrs:
+            out.append(address_field(name, [_mailbox_tokens(a, utf8=utf8) for a in addrs]))
+    out.append(unstructured_field("Subject", message.subject))
+    assert message.date is not None  # set in OutgoingMessage.__post_init__
+    out.append(f"Date: {format_datetime(message.date)}\r\nMessage-ID: {message.message_id}\r\n".encode())
+    out.extend(unstructured_field(name, value) for name, value in message.headers)
+    head, body = _body_tree(message)
+    out += (b"MIME-Version: 1.0\r\n", head, b"\r\n", body)
+    return b"".join(out)
