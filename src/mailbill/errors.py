@@ -15,6 +15,7 @@ the document aside (paper, or a person looks at it), or try again later::
     │   │   ├── TemplateNotFoundError (LookupError)  no language in the chain (.tried)
     │   │   ├── TemplateSyntaxError              a syntax error (.lineno)
     │   │   ├── MissingFieldError (KeyError)     a merge field has no value (.field)
+    │   │   ├── SubjectLineError                 a subject rendered to more than one line
     │   │   └── TemplateSecurityError            the sandbox or a limit stopped it
     │   └── UnsupportedFeatureError              the transport cannot do what the message needs
     ├── DeliveryError                            raised by transports (.smtp_code, ...)
@@ -68,6 +69,7 @@ __all__ = [
     "RecipientsRefusedError",
     "RefusedRecipient",
     "SenderNotResolvedError",
+    "SubjectLineError",
     "TLSError",
     "TemplateError",
     "TemplateNotFoundError",
@@ -206,6 +208,10 @@ class MissingFieldError(TemplateError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise show the repr of the message
         return str(self.args[0]) if self.args else ""
+
+
+class SubjectLineError(TemplateError):
+    """A subject template rendered to more than one line (a subject is one header line)."""
 
 
 class TemplateSecurityError(TemplateError):

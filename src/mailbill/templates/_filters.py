@@ -1,0 +1,144 @@
+"""Locale-aware filters (babel), bound at render time to the locale of the template used."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.numbers import (
+    UnknownCurrencyError,
+    format_currency,
+    format_decimal,
+    format_percent,
+    validate_currency,
+)
+from jinja2.runtime import Context, Undefined
+from jinja2.utils import pass_context
+
+__all__ = ["LocaleFormatter", "locale_filters"]
+
+_Number = int | float | Decimal
+
+
+class LocaleFormatter:
+    """Formats numbers, money and dates for one locale and one display time zone.
+
+    Args:
+        locale: The babel locale.
+        tzinfo: The time zone date-times are shown in.
+    """
+
+    __slots__ = ("locale", "tzinfo")
+
+    def __init__(self, locale: Locale, tzinfo: dt.tzinfo) -> None:
+        self.locale = locale
+        self.tzinfo = tzinfo
+
+    def money(self, value: object, currency: str, format: str | None = None) -> str:
+        """``{{ total|money("SEK") }}`` -> ``1 234,50 kr`` in Swedish."""
+        code = str(currency).upper()
+        try:
+            validate_currency(code)
+        except UnknownCurrencyError:
+            raise ValueError(f"money: unknown currency {currency!r}") from None
+        return format_currency(_number(value, "money"), code, format=format, locale=self.locale)
+
+    def number(self, value: object, decimals: int | None = None) -> str:
+        """``{{ 1234.5|number }}`` -> ``1 234,5`` in Swedish; ``decimals`` fixes the fraction digits."""
+        pattern = None if decimals is None else "#,##0" + ("." + "0" * int(decimals) if decimals else "")
+        return format_decimal(_number(value, "number"), format=pattern, locale=self.locale)
+
+    def percent(self, value: object, decimals: int | None = None) -> str:
+        """``{{ 0.25|percent }}`` -> ``25 %`` in Swedish (the value is a fraction)."""
+        pattern = (
+            None if decimals is None else "#,##0" + ("." + "0" * int(decimals) if decimals else "") + "%"
+        )
+        return format_percent(_number(value, "percent"), format=pattern, locale=self.locale)
+
+    def date(self, value: object, format: str = "medium") -> str:
+        """A date: ``"short"``, ``"medium"``, ``"long"``, ``"full"`` or a CLDR pattern."""
+        return format_date(_date(value, "date"), format=format, locale=self.locale)
+
+    def datetime(self, value: object, format: str = "medium") -> str:
+        """A date and time in the display time zone (a naive value is taken as UTC)."""
+        return format_datetime(
+            _datetime(value, "datetime"), format=format, tzinfo=self.tzinfo, locale=self.locale
+        )
+
+    def time(self, value: object, format: str = "short") -> str:
+        """A time of day in the display time zone (a naive date-time is taken as UTC)."""
+        moment = value if isinstance(value, dt.time) else _datetime(value, "time")
+        return format_time(moment, format=format, tzinfo=self.tzinfo, locale=self.locale)
+
+    def period(self, value: object, skeleton: str = "yMMMM") -> str:
+        """A month and year: ``"septembre 2024"`` in French, ``"september 2024"`` in Swedish.
+
+        Accepts a date, a date-time or ``"2024-09"``; ``skeleton`` is a CLDR skeleton
+        (``"yQQQQ"`` gives the quarter).
+        """
+        return format_skeleton(skeleton, _date(value, "period"), locale=self.locale)
+
+
+def _number(value: object, filter_name: str) -> _Number:
+    if isinstance(value, bool):
+        raise ValueError(f"{filter_name}: expected a number, got {value!r}")
+    if isinstance(value, int | float | Decimal):
+        return value
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            pass
+    raise ValueError(f"{filter_name}: expected a number, got {value!r}")
+
+
+def _date(value: object, filter_name: str) -> dt.date:
+    if isinstance(value, dt.date):  # also a datetime
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return dt.date.fromisoformat(text + "-01" if len(text) == 7 else text[:10])
+        except ValueError:
+            pass
+    raise ValueError(f"{filter_name}: expected a date, got {value!r}")
+
+
+def _datetime(value: object, filter_name: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{filter_name}: expected a date and time, got {value!r}")
+
+
+def _bind(name: str) -> Callable[..., Any]:
+    @pass_context
+    def locale_filter(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, Undefined):
+            return str(value)  # strict: raises naming the field; lenient: the marker
+        formatter = getattr(context, "mb_formatter", None)
+        if not isinstance(formatter, LocaleFormatter):  # pragma: no cover - set on every render
+            raise ValueError(f"{name}: no locale bound to this render")
+        return getattr(formatter, name)(value, *args, **kwargs)
+
+    locale_filter.__name__ = name
+    locale_filter.__doc__ = getattr(LocaleFormatter, name).__doc__
+    return locale_filter
+
+
+def locale_filters() -> dict[str, Callable[..., Any]]:
+    """Return the filters to register: ``money``, ``number``, ``percent``, ``date``, ``datetime``,
+    ``time`` and ``period``."""
+    return {
+        name: _bind(name) for name in ("money", "number", "percent", "date", "datetime", "time", "period")
+    }
