@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -398,7 +400,8 @@ def test_envelope_sender_is_separate_from_from_header() -> None:
     with SMTPServer() as server, plain(server) as transport:
         transport.send(msg)
     assert server.messages[0].mail_from == "bounces@example.com"
-    assert b"From: Hausverwaltung" in server.messages[0].data
+    headers = BytesParser(policy=policy.default).parsebytes(server.messages[0].data, headersonly=True)
+    assert headers["From"] == "Hausverwaltung Müller <billing@example.com>"
 
 
 # -- connections -------------------------------------------------------------------------------
