@@ -42,11 +42,8 @@ def prepare(outbox: SQLiteOutbox) -> None:
         key = f"dunning/{DUNNING_RUN}/{customer}"
         reference = f"Mahnung {customer}"
         if not email:
-            items.append(
-                NewItem(key, b"", "", (), "", batch=DUNNING_RUN, kind="dunning", reference=reference,
-                        decision='{"paper": "no e-mail address"}', status=Status.PAPER,
-                        reason="no e-mail address on file")
-            )  # fmt: skip
+            reason = "no e-mail address on file"
+            items.append(NewItem.paper(key, reason, batch=DUNNING_RUN, kind="dunning", reference=reference))
             continue
         try:
             message = OutgoingMessage(
@@ -57,10 +54,12 @@ def prepare(outbox: SQLiteOutbox) -> None:
                 business_key=key,
             )
         except AddressError as exc:
+            decision = json.dumps({"paper": str(exc)})
             items.append(
-                NewItem(key, b"", "", (), "", batch=DUNNING_RUN, kind="dunning", reference=reference,
-                        decision=json.dumps({"paper": str(exc)}), status=Status.PAPER, reason=str(exc))
-            )  # fmt: skip
+                NewItem.paper(
+                    key, str(exc), batch=DUNNING_RUN, kind="dunning", reference=reference, decision=decision
+                )
+            )
             continue
         decision = json.dumps({"to": email, "why": "customer master data"})
         items.append(

@@ -50,6 +50,13 @@ class Dispatcher:
         monotonic: Seconds for the rate limiters.
         sleep: Waits for the rate limiters (inject a fake one in tests).
         on_event: Called with every :class:`DispatchEvent`; its errors are logged, not raised.
+
+    Threads: with one transport and ``parallel=1`` a run works on the calling
+    thread; otherwise each account's connection gets a worker thread of its own
+    for the run. Each worker opens its transport, uses it only on that thread,
+    and closes it at the end of the run, so a transport bound to one thread
+    (Outlook's COM objects) stays on it. ``on_event`` may be called from
+    worker threads.
     """
 
     def __init__(

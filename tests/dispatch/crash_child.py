@@ -17,7 +17,7 @@ def main() -> int:
     path, port = sys.argv[1], int(sys.argv[2])
     with SQLiteOutbox(path) as outbox:
         dispatcher = Dispatcher(
-            outbox, LoopbackTransport(port, name="default"), rates=["1 per 0.004 s"], lease_seconds=600
+            outbox, LoopbackTransport(port, name="default"), rates=["1 per 0.005 s"], lease_seconds=600
         )
         # the only dispatcher: whatever a killed predecessor held is in doubt
         dispatcher.recover(include_unexpired=True)

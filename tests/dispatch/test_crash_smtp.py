@@ -24,7 +24,7 @@ from loopback import LoopbackServer
 from mailbill import SQLiteOutbox, Status
 
 HERE = Path(__file__).parent
-N = 400
+N = 600
 KILLS = 20
 
 

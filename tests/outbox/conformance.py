@@ -24,8 +24,9 @@ from typing import Protocol
 
 import pytest
 
-from mailbill import SendReceipt
+from mailbill import Address, OutgoingMessage, SendReceipt
 from mailbill.errors import (
+    ConfigurationError,
     InvalidTransitionError,
     ItemNotFoundError,
     RecipientsRefusedError,
@@ -72,6 +73,16 @@ def new_item(
         reference=f"Invoice {n}",
         decision='{"why": "customer e-mail"}',
         status=status,
+    )
+
+
+def message_for_test() -> OutgoingMessage:
+    """A composed message with a business key."""
+    return OutgoingMessage(
+        sender=Address.parse("billing@example.com"),
+        to=Address.parse_list("c@example.org"),
+        subject="Invoice",
+        business_key="invoice/99",
     )
 
 
@@ -146,13 +157,18 @@ class OutboxConformance:
     def test_items_may_start_released_or_on_paper(self, outbox: Outbox) -> None:
         """This test ensures that new items can start RELEASED (due now) or PAPER without bytes."""
         released = outbox.add(new_item(1, status=Status.RELEASED))
-        paper = outbox.add(
-            NewItem("invoice/2", b"", "", (), "", status=Status.PAPER, reason="no e-mail address")
-        )
+        paper = outbox.add(NewItem.paper("invoice/2", "no e-mail address", batch="b1", reference="Invoice 2"))
         assert released.status is Status.RELEASED
         assert released.next_attempt_at is not None
-        assert outbox.get(paper.id).status is Status.PAPER
-        assert outbox.get(paper.id).reason == "no e-mail address"
+        stored = outbox.get(paper.id)
+        assert stored.status is Status.PAPER
+        assert stored.reason == "no e-mail address"
+        assert stored.message == b""
+        assert stored.reference == "Invoice 2"
+        with pytest.raises(ConfigurationError):
+            NewItem("invoice/3", b"", "", (), "", status=Status.RELEASED)  # only PAPER may lack bytes
+        with pytest.raises(InvalidTransitionError):
+            NewItem.from_message(message_for_test(), status=Status.SENT)
 
     # -- release, claim, mark ------------------------------------------------
 
@@ -447,3 +463,118 @@ class OutboxConformance:
 
 def _fields(item: NewItem) -> dict[str, object]:
     return {name: getattr(item, name) for name in item.__dataclass_fields__}
+
+
+class OutboxStateMachineConformance:
+    """A Hypothesis state machine: random operations never break the transition table.
+
+    Mixed into the conformance classes; uses ``make_outbox`` once per test and
+    unique keys per example, so it works on a shared store.
+    """
+
+    def test_random_operations_follow_the_transition_table(self, make_outbox: MakeOutbox) -> None:
+        """This test ensures that any sequence of operations changes statuses only as TRANSITIONS allows."""
+        from hypothesis import settings
+        from hypothesis.stateful import run_state_machine_as_test
+
+        clock = FakeClock()
+        outbox = make_outbox(clock=clock.now)
+        machine = _machine(outbox, clock)
+        run_state_machine_as_test(
+            machine, settings=settings(max_examples=25, stateful_step_count=30, deadline=None)
+        )
+
+
+def _machine(outbox: Outbox, clock: FakeClock) -> type:
+    import itertools
+
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+    from mailbill.outbox import TRANSITIONS
+
+    counter = itertools.count(10_000)
+
+    class Machine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model: dict[int, Status] = {}
+
+        def _pick(self, data: st.DataObject) -> int | None:
+            if not self.model:
+                return None
+            return data.draw(st.sampled_from(sorted(self.model)))
+
+        @rule(released=st.booleans())
+        def add(self, released: bool) -> None:
+            status = Status.RELEASED if released else Status.DRAFT
+            item = outbox.add(new_item(next(counter), batch="sm", status=status))
+            self.model[item.id] = status
+
+        @rule(data=st.data())
+        def release(self, data: st.DataObject) -> None:
+            item_id = self._pick(data)
+            if item_id is None:
+                return
+            ok = self.model[item_id] in (Status.DRAFT, Status.FAILED, Status.UNCERTAIN)
+            assert outbox.release([item_id]) == int(ok)
+            if ok:
+                self.model[item_id] = Status.RELEASED
+
+        @rule(data=st.data())
+        def cancel(self, data: st.DataObject) -> None:
+            item_id = self._pick(data)
+            if item_id is None:
+                return
+            ok = Status.CANCELLED in TRANSITIONS[self.model[item_id]]
+            assert outbox.cancel([item_id]) == int(ok)
+            if ok:
+                self.model[item_id] = Status.CANCELLED
+
+        @rule(limit=st.integers(0, 3))
+        def claim(self, limit: int) -> None:
+            due = [i for i, s in self.model.items() if s in (Status.RELEASED, Status.DEFERRED)]
+            mine = {i.id for i in outbox.claim(limit, lease_seconds=60) if i.id in self.model}
+            assert mine <= set(due)
+            for item_id in mine:
+                self.model[item_id] = Status.SENDING
+
+        @rule(
+            data=st.data(), new=st.sampled_from([Status.SENT, Status.DEFERRED, Status.FAILED, Status.PAPER])
+        )
+        def mark(self, data: st.DataObject, new: Status) -> None:
+            item_id = self._pick(data)
+            if item_id is None:
+                return
+            old = self.model[item_id]
+            allowed = new in TRANSITIONS[old] and (
+                new is not Status.SENT or old in (Status.SENDING, Status.UNCERTAIN)
+            )
+            try:
+                if new is Status.SENT:
+                    outbox.mark_sent(item_id, receipt("<x@example.com>"))
+                elif new is Status.DEFERRED:
+                    outbox.mark_deferred(item_id, "451", next_attempt_at=clock.now())
+                elif new is Status.FAILED:
+                    outbox.mark_failed(item_id, "550")
+                else:
+                    outbox.mark_paper(item_id, "printed")
+            except InvalidTransitionError:
+                assert not allowed
+            else:
+                assert allowed
+                self.model[item_id] = new
+
+        @rule()
+        def crash_and_recover(self) -> None:
+            clock.advance(61)
+            for item in outbox.recover():
+                if item.id in self.model:
+                    self.model[item.id] = Status.UNCERTAIN
+
+        @invariant()
+        def statuses_match(self) -> None:
+            for item_id, status in self.model.items():
+                assert outbox.get(item_id).status is status
+
+    return Machine

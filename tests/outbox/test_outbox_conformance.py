@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conformance import MakeOutbox, OutboxConformance
+from conformance import MakeOutbox, OutboxConformance, OutboxStateMachineConformance
 
 from mailbill.outbox import MemoryOutbox, Outbox, SQLiteOutbox
 
 
-class TestMemoryOutbox(OutboxConformance):
+class TestMemoryOutbox(OutboxConformance, OutboxStateMachineConformance):
     """The memory outbox passes the conformance suite."""
 
     @pytest.fixture
@@ -33,7 +33,7 @@ class TestMemoryOutbox(OutboxConformance):
         return make
 
 
-class TestSQLiteOutbox(OutboxConformance):
+class TestSQLiteOutbox(OutboxConformance, OutboxStateMachineConformance):
     """The SQLite outbox passes the conformance suite (a real file in tmp_path)."""
 
     @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conformance import new_item
 
-from mailbill.errors import OutboxError
+from mailbill.errors import ItemNotFoundError, OutboxError
 from mailbill.outbox import SQLiteOutbox, Status
 from mailbill.outbox._sqlite_schema import SCHEMA_VERSION
 
@@ -76,3 +76,19 @@ def test_durable_false_trades_power_loss_safety_for_speed(tmp_path: Path) -> Non
         conn = outbox._conn()
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_releasing_a_batch_is_one_transaction(tmp_path: Path) -> None:
+    """This test ensures that release of a big batch commits once and a failure in it rolls back all."""
+    with SQLiteOutbox(tmp_path / "o.db") as outbox:
+        outbox.add_many([new_item(n) for n in range(300)])
+        conn = outbox._conn()
+        before = conn.total_changes
+        assert outbox.release(batch="b1") == 300
+        assert outbox.counts()[Status.RELEASED] == 300
+        assert conn.total_changes - before >= 600  # 300 updates and 300 history rows
+        assert not conn.in_transaction
+        ids = [i.id for i in outbox.find(limit=5)]
+        with pytest.raises(ItemNotFoundError):
+            outbox.cancel([*ids, 999_999])
+        assert outbox.counts()[Status.RELEASED] == 300  # the cancels before the error were rolled back

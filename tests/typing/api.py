@@ -33,3 +33,26 @@ def send_with_transports(msg: mailbill.OutgoingMessage) -> list[mailbill.SendRec
     caps: mailbill.Capabilities = drop.capabilities
     assert caps.delivers is False
     return receipts
+
+
+def dispatch(path: str) -> int:
+    from mailbill.testing import MemoryTransport
+
+    with mailbill.SQLiteOutbox(path, archive=True) as outbox:
+        message = mailbill.OutgoingMessage(
+            sender=mailbill.Address.parse("billing@example.com"),
+            to=mailbill.Address.parse_list("anna@example.com"),
+            business_key="invoice/1001",
+        )
+        item: mailbill.OutboxItem = outbox.add(mailbill.NewItem.from_message(message, batch="run-1"))
+        outbox.release([item.id])
+        counts: dict[mailbill.Status, int] = outbox.counts(batch="run-1")
+        dispatcher = mailbill.Dispatcher(
+            outbox,
+            {"default": MemoryTransport()},
+            rates={"default": [mailbill.Rate.parse("30/minute"), "10000 recipients/day"]},
+            retry=mailbill.RetryPolicy(max_attempts=5, refused_to_paper=True),
+            on_event=lambda event: print(event.key, event.new.value),
+        )
+        report: mailbill.DispatchReport = dispatcher.run_once()
+        return report.sent + counts[mailbill.Status.SENT]

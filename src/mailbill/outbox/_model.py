@@ -304,6 +304,35 @@ class NewItem:
             status=status,
         )
 
+    @classmethod
+    def paper(
+        cls,
+        key: str,
+        /,
+        reason: str,
+        *,
+        batch: str | None = None,
+        kind: str = "",
+        reference: str = "",
+        decision: str = "{}",
+        transport: str = "default",
+    ) -> NewItem:
+        """An item that starts as PAPER (no or blocked address), with the reason shown to a person."""
+        return cls(
+            key=key,
+            message=b"",
+            mail_from="",
+            recipients=(),
+            message_id="",
+            transport=transport,
+            batch=batch,
+            kind=kind,
+            reference=reference,
+            decision=decision,
+            status=Status.PAPER,
+            reason=reason,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:

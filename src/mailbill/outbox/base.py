@@ -401,7 +401,12 @@ class Outbox:
         person's "send these"); ``batch`` releases every DRAFT item of a batch.
         Items in other statuses are skipped (already released, sent, ...).
         Releasing a FAILED or UNCERTAIN item sends the same bytes again and
-        starts its retry count again.
+        starts its retry count again. Each release is recorded in the item's
+        attempts (outcome RELEASED). Implementations may do it all in one
+        transaction (SQLite does).
+
+        Raises:
+            ItemNotFoundError: an id is unknown (in one transaction, nothing changed).
         """
         at = self._now(now)
         ids = list(item_ids)
@@ -425,7 +430,13 @@ class Outbox:
         return changed
 
     def cancel(self, item_ids: Iterable[int], /, *, reason: str = "", now: datetime | None = None) -> int:
-        """Withdraw items not sent yet (DRAFT, RELEASED, DEFERRED, UNCERTAIN, FAILED); returns how many."""
+        """Withdraw items not sent yet (DRAFT, RELEASED, DEFERRED, UNCERTAIN, FAILED); returns how many.
+
+        Items in other statuses are skipped.
+
+        Raises:
+            ItemNotFoundError: an id is unknown.
+        """
         at = self._now(now)
         changed = 0
         for item_id in dict.fromkeys(item_ids):

@@ -14,16 +14,15 @@ connection, and every write runs in a ``BEGIN IMMEDIATE`` transaction, so
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mailbill.errors import InvalidTransitionError, ItemNotFoundError, RefusedRecipient
+from mailbill.errors import InvalidTransitionError, ItemNotFoundError
 from mailbill.outbox._model import (
     FINAL_STATUSES,
     ArchiveEntry,
@@ -36,37 +35,11 @@ from mailbill.outbox._model import (
     SuppressionReason,
     check_transition,
 )
+from mailbill.outbox._sqlite_rows import Tx, dt_req, insert_attempt, insert_item, load_items, load_one, us
 from mailbill.outbox._sqlite_schema import migrate
 from mailbill.outbox.base import _UNSET, Clock, Outbox, utc_now
 
 __all__ = ["SQLiteOutbox"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_COLUMNS = (
-    "id, key, version, status, {message}, mail_from, recipients, message_id, transport, smtputf8, "
-    "batch, kind, reference, decision, reason, next_attempt_at, lease_until, created_at, updated_at, sent_at"
-)
-
-_ATTEMPT_COLUMNS = (
-    "item_id, at, transport, outcome, smtp_code, enhanced_status, server_text, "
-    "error_class, error_message, refused"
-)
-
-
-def _us(value: datetime | None) -> int | None:
-    """A datetime as integer microseconds since the epoch."""
-    if value is None:
-        return None
-    delta = value - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _dt(value: int | None) -> datetime | None:
-    return None if value is None else _EPOCH + timedelta(microseconds=value)
-
-
-def _dt_req(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
 
 
 class SQLiteOutbox(Outbox):
@@ -125,11 +98,11 @@ class SQLiteOutbox(Outbox):
                 self._all.append(conn)
         return conn
 
-    def _write(self) -> _Tx:
-        return _Tx(self._conn(), "BEGIN IMMEDIATE")
+    def _write(self) -> Tx:
+        return Tx(self._conn(), "BEGIN IMMEDIATE")
 
-    def _read(self) -> _Tx:
-        return _Tx(self._conn(), "BEGIN")
+    def _read(self) -> Tx:
+        return Tx(self._conn(), "BEGIN")
 
     def close(self) -> None:
         """Close every connection this outbox opened (any thread's)."""
@@ -141,71 +114,8 @@ class SQLiteOutbox(Outbox):
 
     # -- rows -----------------------------------------------------------------------
 
-    def _load(
-        self, conn: sqlite3.Connection, where: str, params: Sequence[Any], *, message: bool, tail: str = ""
-    ) -> list[OutboxItem]:
-        cols = _COLUMNS.format(message="message" if message else "NULL")
-        rows = conn.execute(f"SELECT {cols} FROM items WHERE {where} {tail}", params).fetchall()  # noqa: S608
-        if not rows:
-            return []
-        attempts: dict[int, list[Attempt]] = {row[0]: [] for row in rows}
-        ids = list(attempts)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE item_id IN ({marks}) ORDER BY id"  # noqa: S608
-            for a in conn.execute(sql, chunk):
-                refused = tuple(RefusedRecipient(**r) for r in json.loads(a[9]))
-                attempts[a[0]].append(
-                    Attempt(_dt_req(a[1]), a[2], Status(a[3]), a[4], a[5], a[6], a[7], a[8], refused)
-                )
-        return [
-            OutboxItem(
-                id=r[0], key=r[1], version=r[2], status=Status(r[3]), message=r[4], mail_from=r[5],
-                recipients=tuple(json.loads(r[6])), message_id=r[7], transport=r[8], smtputf8=bool(r[9]),
-                batch=r[10], kind=r[11], reference=r[12], decision=r[13], reason=r[14],
-                attempts=tuple(attempts[r[0]]), next_attempt_at=_dt(r[15]), lease_until=_dt(r[16]),
-                created_at=_dt_req(r[17]), updated_at=_dt_req(r[18]), sent_at=_dt(r[19]),
-            )
-            for r in rows
-        ]  # fmt: skip
-
-    def _one(self, conn: sqlite3.Connection, item_id: int) -> OutboxItem:
-        found = self._load(conn, "id = ?", (item_id,), message=True)
-        if not found:
-            raise ItemNotFoundError(f"no outbox item has id {item_id}")
-        return found[0]
-
-    @staticmethod
-    def _insert_attempt(conn: sqlite3.Connection, item_id: int, a: Attempt) -> None:
-        refused = json.dumps(
-            [
-                {"address": r.address, "code": r.code, "text": r.text, "enhanced_status": r.enhanced_status}
-                for r in a.refused
-            ]
-        )
-        conn.execute(
-            "INSERT INTO attempts (item_id, at, transport, outcome, smtp_code, enhanced_status, server_text, "
-            "error_class, error_message, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (item_id, _us(a.at), a.transport, a.outcome.value, a.smtp_code, a.enhanced_status, a.server_text,
-             a.error_class, a.error_message, refused),
-        )  # fmt: skip
-
-    @staticmethod
-    def _insert_item(conn: sqlite3.Connection, item: NewItem, version: int, at: datetime) -> None:
-        due = _us(at) if item.status is Status.RELEASED else None
-        conn.execute(
-            "INSERT INTO items (key, version, status, message, mail_from, recipients, message_id, transport, "
-            "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (key, version) DO NOTHING",
-            (item.key, version, item.status.value, item.message, item.mail_from,
-             json.dumps(list(item.recipients)), item.message_id, item.transport, int(item.smtputf8),
-             item.batch, item.kind, item.reference, item.decision, item.reason, due, _us(at), _us(at)),
-        )  # fmt: skip
-
     def _latest(self, conn: sqlite3.Connection, key: str, *, message: bool = True) -> OutboxItem | None:
-        found = self._load(conn, "key = ?", (key,), message=message, tail="ORDER BY version DESC LIMIT 1")
+        found = load_items(conn, "key = ?", (key,), message=message, tail="ORDER BY version DESC LIMIT 1")
         return found[0] if found else None
 
     # -- adding -----------------------------------------------------------------------
@@ -216,7 +126,7 @@ class SQLiteOutbox(Outbox):
         result = []
         with self._write() as conn:
             for item in items:
-                self._insert_item(conn, item, 1, at)
+                insert_item(conn, item, 1, at)
                 stored = self._latest(conn, item.key)
                 assert stored is not None
                 result.append(stored)
@@ -249,7 +159,7 @@ class SQLiteOutbox(Outbox):
             new = NewItem(
                 **{**{f: getattr(new, f) for f in new.__dataclass_fields__}, "key": key, "status": status}
             )
-            self._insert_item(conn, new, latest.version + 1, at)
+            insert_item(conn, new, latest.version + 1, at)
             stored = self._latest(conn, key)
             assert stored is not None
             return stored
@@ -259,7 +169,7 @@ class SQLiteOutbox(Outbox):
     def get(self, item_id: int, /) -> OutboxItem:
         """The item with this id, with its bytes."""
         with self._read() as conn:
-            return self._one(conn, item_id)
+            return load_one(conn, item_id)
 
     def get_by_key(self, key: str, /, *, version: int | None = None) -> OutboxItem:
         """The latest (or given) version stored under ``key``, with its bytes."""
@@ -267,7 +177,7 @@ class SQLiteOutbox(Outbox):
             if version is None:
                 found = self._latest(conn, key)
             else:
-                rows = self._load(conn, "key = ? AND version = ?", (key, version), message=True)
+                rows = load_items(conn, "key = ? AND version = ?", (key, version), message=True)
                 found = rows[0] if rows else None
         if found is None:
             raise ItemNotFoundError(
@@ -307,7 +217,7 @@ class SQLiteOutbox(Outbox):
         tail = "ORDER BY created_at, id LIMIT ? OFFSET ?"
         params.extend([-1 if limit is None else limit, offset])
         with self._read() as conn:
-            return self._load(conn, " AND ".join(where), params, message=False, tail=tail)
+            return load_items(conn, " AND ".join(where), params, message=False, tail=tail)
 
     def counts(self, *, batch: str | None = None) -> dict[Status, int]:
         """How many items have each status."""
@@ -333,7 +243,7 @@ class SQLiteOutbox(Outbox):
         """Hand up to ``limit`` due items to the caller as SENDING."""
         at = self._now(now)
         where = "status IN ('released', 'deferred') AND next_attempt_at <= ?"
-        params: list[Any] = [_us(at)]
+        params: list[Any] = [us(at)]
         if transports is not None:
             names = list(transports)
             where += f" AND transport IN ({','.join('?' * len(names))})"
@@ -351,9 +261,9 @@ class SQLiteOutbox(Outbox):
             marks = ",".join("?" * len(ids))
             conn.execute(
                 f"UPDATE items SET status = 'sending', lease_until = ?, updated_at = ? WHERE id IN ({marks})",  # noqa: S608
-                [_us(at + timedelta(seconds=lease_seconds)), _us(at), *ids],
+                [us(at + timedelta(seconds=lease_seconds)), us(at), *ids],
             )
-            claimed = self._load(conn, f"id IN ({marks})", ids, message=True)
+            claimed = load_items(conn, f"id IN ({marks})", ids, message=True)
         order = {item_id: n for n, item_id in enumerate(ids)}
         return sorted(claimed, key=lambda item: order[item.id])
 
@@ -370,21 +280,19 @@ class SQLiteOutbox(Outbox):
         where = "status = 'sending'" + (
             "" if include_unexpired else " AND (lease_until IS NULL OR lease_until <= ?)"
         )
-        params: list[Any] = [] if include_unexpired else [_us(at)]
+        params: list[Any] = [] if include_unexpired else [us(at)]
         with self._write() as conn:
             sql = f"SELECT id, transport FROM items WHERE {where} ORDER BY id"  # noqa: S608
             rows = conn.execute(sql, params).fetchall()
             ids = [row[0] for row in rows]
             for item_id, transport in rows:
-                self._insert_attempt(
-                    conn, item_id, Attempt(at, transport, new, error_message="lease expired")
-                )
+                insert_attempt(conn, item_id, Attempt(at, transport, new, error_message="lease expired"))
                 conn.execute(
                     "UPDATE items SET status = ?, lease_until = NULL, updated_at = ?, next_attempt_at = ?, "
                     "reason = 'lease expired while sending' WHERE id = ?",
-                    (new.value, _us(at), _us(at) if new is Status.RELEASED else None, item_id),
+                    (new.value, us(at), us(at) if new is Status.RELEASED else None, item_id),
                 )
-            return self._load(
+            return load_items(
                 conn, f"id IN ({','.join('?' * len(ids))})", ids, message=False, tail="ORDER BY id"
             )
 
@@ -413,19 +321,19 @@ class SQLiteOutbox(Outbox):
                     f"outbox item {item_id}: {old.value} cannot be changed to {new.value} this way"
                 )
             sets = ["status = ?", "updated_at = ?", "lease_until = NULL"]
-            params: list[Any] = [new.value, _us(now)]
+            params: list[Any] = [new.value, us(now)]
             if next_attempt_at is not _UNSET:
                 sets.append("next_attempt_at = ?")
-                params.append(_us(next_attempt_at))
+                params.append(us(next_attempt_at))
             if reason is not None:
                 sets.append("reason = ?")
                 params.append(reason)
             if sent_at is not None:
                 sets.append("sent_at = ?")
-                params.append(_us(sent_at))
+                params.append(us(sent_at))
             conn.execute(f"UPDATE items SET {', '.join(sets)} WHERE id = ?", [*params, item_id])  # noqa: S608
             if attempt is not None:
-                self._insert_attempt(conn, item_id, attempt)
+                insert_attempt(conn, item_id, attempt)
             if archive_reply is not None and self.archive:
                 data, message_id = conn.execute(
                     "SELECT message, message_id FROM items WHERE id = ?", (item_id,)
@@ -433,9 +341,21 @@ class SQLiteOutbox(Outbox):
                 conn.execute(
                     "INSERT OR REPLACE INTO archive (item_id, message_id, sha256, data, reply, archived_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (item_id, message_id, ArchiveEntry.digest(data), data, archive_reply, _us(now)),
+                    (item_id, message_id, ArchiveEntry.digest(data), data, archive_reply, us(now)),
                 )
-            return self._one(conn, item_id)
+            return load_one(conn, item_id)
+
+    def release(
+        self, item_ids: Iterable[int] = (), /, *, batch: str | None = None, now: datetime | None = None
+    ) -> int:
+        """Release items for sending, all in one durable commit (see :meth:`Outbox.release`)."""
+        with self._write():
+            return super().release(item_ids, batch=batch, now=now)
+
+    def cancel(self, item_ids: Iterable[int], /, *, reason: str = "", now: datetime | None = None) -> int:
+        """Withdraw items not sent yet, all in one durable commit (see :meth:`Outbox.cancel`)."""
+        with self._write():
+            return super().cancel(item_ids, reason=reason, now=now)
 
     # -- suppression, archive, purge ------------------------------------------------------------
 
@@ -449,7 +369,7 @@ class SQLiteOutbox(Outbox):
         return (
             None
             if row is None
-            else SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], _dt_req(row[3]))
+            else SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], dt_req(row[3]))
         )
 
     def suppress(
@@ -466,7 +386,7 @@ class SQLiteOutbox(Outbox):
         with self._write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO suppression (address, reason, note, added_at) VALUES (?, ?, ?, ?)",
-                (entry.address, entry.reason.value, entry.note, _us(entry.added_at)),
+                (entry.address, entry.reason.value, entry.note, us(entry.added_at)),
             )
         return entry
 
@@ -486,7 +406,7 @@ class SQLiteOutbox(Outbox):
             rows = conn.execute(
                 "SELECT address, reason, note, added_at FROM suppression ORDER BY address"
             ).fetchall()
-        return [SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], _dt_req(r[3])) for r in rows]
+        return [SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], dt_req(r[3])) for r in rows]
 
     def archived(self, item_id: int, /) -> ArchiveEntry | None:
         """The archived bytes sent for an item, or ``None``."""
@@ -495,11 +415,11 @@ class SQLiteOutbox(Outbox):
                 "SELECT item_id, message_id, sha256, data, reply, archived_at FROM archive WHERE item_id = ?",
                 (item_id,),
             ).fetchone()
-        return None if row is None else ArchiveEntry(row[0], row[1], row[2], row[3], row[4], _dt_req(row[5]))
+        return None if row is None else ArchiveEntry(row[0], row[1], row[2], row[3], row[4], dt_req(row[5]))
 
     def purge(self, older_than: datetime, /, *, items: bool = True, archives: bool = True) -> int:
         """Delete archives and final items last changed before ``older_than``."""
-        cutoff = _us(self._now(older_than))
+        cutoff = us(self._now(older_than))
         deleted = 0
         with self._write() as conn:
             if archives:
@@ -513,18 +433,3 @@ class SQLiteOutbox(Outbox):
                 ).rowcount
                 deleted += conn.execute(f"DELETE FROM items WHERE {where}", [*finals, cutoff]).rowcount  # noqa: S608
         return deleted
-
-
-class _Tx:
-    """A transaction on one connection: commit on success, roll back on any error."""
-
-    def __init__(self, conn: sqlite3.Connection, begin: str) -> None:
-        self._conn = conn
-        self._begin = begin
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._conn.execute(self._begin)
-        return self._conn
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
-        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,133 @@
+"""Rows of the SQLite outbox: time encoding, reading items, writing items and attempts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mailbill.errors import ItemNotFoundError, RefusedRecipient
+from mailbill.outbox._model import Attempt, NewItem, OutboxItem, Status
+
+__all__ = ["Tx", "dt", "insert_attempt", "insert_item", "load_items", "load_one", "us"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COLUMNS = (
+    "id, key, version, status, {message}, mail_from, recipients, message_id, transport, smtputf8, "
+    "batch, kind, reference, decision, reason, next_attempt_at, lease_until, created_at, updated_at, sent_at"
+)
+
+_ATTEMPT_COLUMNS = (
+    "item_id, at, transport, outcome, smtp_code, enhanced_status, server_text, "
+    "error_class, error_message, refused"
+)
+
+
+def us(value: datetime | None) -> int | None:
+    """A datetime as integer microseconds since the epoch."""
+    if value is None:
+        return None
+    delta = value - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def dt(value: int | None) -> datetime | None:
+    """Integer microseconds since the epoch as an aware UTC datetime (``None`` stays ``None``)."""
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+def dt_req(value: int) -> datetime:
+    """Like :func:`dt`, for columns that are never NULL."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def load_items(
+    conn: sqlite3.Connection, where: str, params: Sequence[Any], *, message: bool, tail: str = ""
+) -> list[OutboxItem]:
+    cols = _COLUMNS.format(message="message" if message else "NULL")
+    rows = conn.execute(f"SELECT {cols} FROM items WHERE {where} {tail}", params).fetchall()  # noqa: S608
+    if not rows:
+        return []
+    attempts: dict[int, list[Attempt]] = {row[0]: [] for row in rows}
+    ids = list(attempts)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE item_id IN ({marks}) ORDER BY id"  # noqa: S608
+        for a in conn.execute(sql, chunk):
+            refused = tuple(RefusedRecipient(**r) for r in json.loads(a[9]))
+            attempts[a[0]].append(
+                Attempt(dt_req(a[1]), a[2], Status(a[3]), a[4], a[5], a[6], a[7], a[8], refused)
+            )
+    return [
+        OutboxItem(
+            id=r[0], key=r[1], version=r[2], status=Status(r[3]), message=r[4], mail_from=r[5],
+            recipients=tuple(json.loads(r[6])), message_id=r[7], transport=r[8], smtputf8=bool(r[9]),
+            batch=r[10], kind=r[11], reference=r[12], decision=r[13], reason=r[14],
+            attempts=tuple(attempts[r[0]]), next_attempt_at=dt(r[15]), lease_until=dt(r[16]),
+            created_at=dt_req(r[17]), updated_at=dt_req(r[18]), sent_at=dt(r[19]),
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def load_one(conn: sqlite3.Connection, item_id: int) -> OutboxItem:
+    found = load_items(conn, "id = ?", (item_id,), message=True)
+    if not found:
+        raise ItemNotFoundError(f"no outbox item has id {item_id}")
+    return found[0]
+
+
+def insert_attempt(conn: sqlite3.Connection, item_id: int, a: Attempt) -> None:
+    refused = json.dumps(
+        [
+            {"address": r.address, "code": r.code, "text": r.text, "enhanced_status": r.enhanced_status}
+            for r in a.refused
+        ]
+    )
+    conn.execute(
+        "INSERT INTO attempts (item_id, at, transport, outcome, smtp_code, enhanced_status, server_text, "
+        "error_class, error_message, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (item_id, us(a.at), a.transport, a.outcome.value, a.smtp_code, a.enhanced_status, a.server_text,
+         a.error_class, a.error_message, refused),
+    )  # fmt: skip
+
+
+def insert_item(conn: sqlite3.Connection, item: NewItem, version: int, at: datetime) -> None:
+    due = us(at) if item.status is Status.RELEASED else None
+    conn.execute(
+        "INSERT INTO items (key, version, status, message, mail_from, recipients, message_id, transport, "
+        "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (key, version) DO NOTHING",
+        (item.key, version, item.status.value, item.message, item.mail_from,
+         json.dumps(list(item.recipients)), item.message_id, item.transport, int(item.smtputf8),
+         item.batch, item.kind, item.reference, item.decision, item.reason, due, us(at), us(at)),
+    )  # fmt: skip
+
+
+class Tx:
+    """A transaction on one connection: commit on success, roll back on any error.
+
+    Nested use on the same connection joins the outer transaction (only the
+    outermost one begins and ends it), so a bulk operation can run many single
+    operations in one durable commit. The outermost transaction must be the
+    write one when any nested one writes.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, begin: str) -> None:
+        self._conn = conn
+        self._begin = begin
+        self._outer = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        if not self._conn.in_transaction:
+            self._conn.execute(self._begin)
+            self._outer = True
+        return self._conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+        if self._outer:
+            self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
