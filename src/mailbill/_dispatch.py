@@ -96,9 +96,19 @@ class Dispatcher:
         self._sleep_fn = sleep
         self._on_event = on_event
         self._stop = threading.Event()
-        self._rates = rates
+        if isinstance(rates, Mapping):
+            self._rates: dict[str, tuple[Rate, ...]] | tuple[Rate, ...] = {
+                account: tuple(Rate.parse(r) for r in account_rates)
+                for account, account_rates in rates.items()
+            }
+            unknown = sorted(set(rates) - set(self._sources)) if self._default is None else []
+            if unknown:
+                raise ConfigurationError(f"rates name accounts without a transport: {', '.join(unknown)}")
+        else:
+            self._rates = tuple(Rate.parse(r) for r in rates)
         self._monotonic = monotonic
         self._limiters: dict[str, RateLimiter] = {}
+        self._limiters_lock = threading.Lock()
         self._forever: threading.Event | None = None
 
     def __repr__(self) -> str:
@@ -112,10 +122,11 @@ class Dispatcher:
 
     def limiter(self, account: str, /) -> RateLimiter:
         """The rate limiter of one account (created on first use)."""
-        if account not in self._limiters:
-            rates = self._rates.get(account, ()) if isinstance(self._rates, Mapping) else self._rates
-            self._limiters[account] = RateLimiter(rates, clock=self._monotonic, sleep=self._sleep)
-        return self._limiters[account]
+        with self._limiters_lock:
+            if account not in self._limiters:
+                rates = self._rates.get(account, ()) if isinstance(self._rates, dict) else self._rates
+                self._limiters[account] = RateLimiter(rates, clock=self._monotonic, sleep=self._sleep)
+            return self._limiters[account]
 
     def _make_transport(self, account: str) -> BaseTransport:
         if self._default is not None:

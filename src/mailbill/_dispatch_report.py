@@ -71,6 +71,19 @@ class DispatchReport:
         """Items sent or handed off in this run."""
         return self.counts.get(Status.SENT, 0) + self.counts.get(Status.HANDED_OFF, 0)
 
+    def summary(self) -> str:
+        """One line for a log or a command line: ``"sent 12, deferred 1, failed 1, paper 0"``."""
+        parts = [f"sent {self.sent}"]
+        for status in (Status.DEFERRED, Status.FAILED, Status.PAPER, Status.RELEASED):
+            if self.counts.get(status):
+                label = "given back" if status is Status.RELEASED else status.value
+                parts.append(f"{label} {self.counts[status]}")
+        if self.recovered:
+            parts.append(f"recovered {self.recovered}")
+        for account, reason in self.stopped_accounts.items():
+            parts.append(f"account {account} stopped: {reason}")
+        return ", ".join(parts)
+
 
 class _Run:
     """The mutable state of one run, shared by its worker threads."""

@@ -316,3 +316,23 @@ def test_run_forever_stops_on_sigterm_when_asked(outbox: MemoryOutbox, clock: Fa
     d.run_forever(poll_interval=0.01, handle_signals=True)
     assert outbox.counts()[Status.SENT] == 1
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_bad_settings_are_refused_at_construction(outbox: MemoryOutbox, clock: FakeClock) -> None:
+    """This test ensures that bad rates and rates for unknown accounts fail when the dispatcher is made."""
+    with pytest.raises(ConfigurationError, match="not a rate"):
+        dispatcher(outbox, MemoryTransport(), clock, rates=["fast"])
+    with pytest.raises(ConfigurationError, match="bilingg"):
+        dispatcher(outbox, {"billing": MemoryTransport()}, clock, rates={"bilingg": ["1/s"]})
+    with pytest.raises(ConfigurationError):
+        dispatcher(outbox, {}, clock)
+
+
+def test_report_summary_reads_well(outbox: MemoryOutbox, clock: FakeClock) -> None:
+    """This test ensures that the report's one-line summary names what happened."""
+    outbox.add_many([released(1), released(2, to="gone@example.org")])
+    refused = RecipientsRefusedError(
+        "refused", refused=[RefusedRecipient("gone@example.org", 550, "unknown")]
+    )
+    report = dispatcher(outbox, ScriptedTransport([None, refused], name="default"), clock).run_once()
+    assert report.summary() == "sent 1, failed 1"

@@ -27,6 +27,7 @@ class TestMemoryOutbox(OutboxConformance, OutboxStateMachineConformance):
                 outbox._by_key = shared[0]._by_key
                 outbox._archive = shared[0]._archive
                 outbox._suppressed = shared[0]._suppressed
+                outbox._ids = shared[0]._ids
             shared.append(outbox)
             return outbox
 

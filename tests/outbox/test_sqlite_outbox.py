@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conformance import new_item
+from conformance import new_item, receipt
 
 from mailbill.errors import ItemNotFoundError, OutboxError
 from mailbill.outbox import SQLiteOutbox, Status
@@ -92,3 +92,15 @@ def test_releasing_a_batch_is_one_transaction(tmp_path: Path) -> None:
         with pytest.raises(ItemNotFoundError):
             outbox.cancel([*ids, 999_999])
         assert outbox.counts()[Status.RELEASED] == 300  # the cancels before the error were rolled back
+
+
+def test_last_sent_answers_for_many_keys(tmp_path: Path) -> None:
+    """This test ensures that last_sent works for more keys than one query takes."""
+    with SQLiteOutbox(tmp_path / "o.db") as outbox:
+        outbox.add_many([new_item(n, status=Status.RELEASED) for n in range(0, 1200, 2)])
+        for item in outbox.claim(1000, lease_seconds=60):
+            outbox.mark_sent(item.id, receipt(item.message_id))
+        last = outbox.last_sent(f"invoice/{n}" for n in range(1200))
+        assert len(last) == 600
+        assert "invoice/2" in last
+        assert "invoice/1" not in last

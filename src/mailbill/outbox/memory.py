@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
@@ -40,11 +41,11 @@ class MemoryOutbox(Outbox):
         self._by_key: dict[str, list[int]] = {}
         self._archive: dict[int, ArchiveEntry] = {}
         self._suppressed: dict[str, SuppressionEntry] = {}
-        self._next_id = 1
+        self._ids = itertools.count(1)
 
     def _store_new(self, item: NewItem, version: int, at: datetime) -> OutboxItem:
         stored = OutboxItem(
-            id=self._next_id,
+            id=next(self._ids),
             key=item.key,
             version=version,
             status=item.status,
@@ -65,7 +66,6 @@ class MemoryOutbox(Outbox):
             created_at=at,
             updated_at=at,
         )
-        self._next_id += 1
         self._items[stored.id] = stored
         self._by_key.setdefault(item.key, []).append(stored.id)
         return stored

@@ -219,6 +219,21 @@ class SQLiteOutbox(Outbox):
         with self._read() as conn:
             return load_items(conn, " AND ".join(where), params, message=False, tail=tail)
 
+    def last_sent(self, keys: Iterable[str], /) -> dict[str, datetime]:
+        """When each document was last sent or handed off (one query per 500 keys)."""
+        wanted = list(dict.fromkeys(keys))
+        result: dict[str, datetime] = {}
+        with self._read() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                sql = (
+                    "SELECT key, max(sent_at) FROM items WHERE status IN ('sent', 'handed_off') "  # noqa: S608
+                    f"AND sent_at IS NOT NULL AND key IN ({','.join('?' * len(chunk))}) GROUP BY key"
+                )
+                for key, sent_at in conn.execute(sql, chunk):
+                    result[key] = dt_req(sent_at)
+        return result
+
     def counts(self, *, batch: str | None = None) -> dict[Status, int]:
         """How many items have each status."""
         result = dict.fromkeys(Status, 0)
