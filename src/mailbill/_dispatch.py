@@ -321,7 +321,9 @@ class Dispatcher:
             self._change(run, item, Status.PAPER, f"blocked address: {', '.join(blocked)}")
             return
         try:
-            message = message_from_item(item, recipients=allowed)
+            # A byte transport sends the stored bytes: parse only the headers, not the bodies.
+            bodies = not transport.capabilities.preserves_bytes
+            message = message_from_item(item, recipients=allowed, bodies=bodies)
         except Exception as exc:  # one item that cannot be built is recorded; the run goes on
             self._change(run, item, Status.FAILED, exc)
             return
