@@ -30,7 +30,7 @@ from mailbill import (
     TransientDeliveryError,
 )
 from mailbill.errors import DeliveryError
-from mailbill.transports._pipelining import dot_stuff, envelope_commands
+from mailbill.transports._pipelining import WINDOW, dot_stuff, envelope_commands
 from mailbill.transports.smtp import SMTPTransport
 from smtp_server import DROP, SMTPServer, _Handler, _RecordingSMTP
 
@@ -376,3 +376,16 @@ def test_pipelining_option_defaults_on() -> None:
     """This test ensures that pipelining is on by default and can be switched off."""
     assert SMTPTransport("mx.example", security="none").pipelining is True
     assert SMTPTransport("mx.example", security="none", pipelining=False).pipelining is False
+
+
+def test_long_recipient_list_goes_in_windows() -> None:
+    """This test ensures that a long group is written in windows (no deadlock) and ends like step by step."""
+    recipients = tuple(Address(f"kunde{n}@example.org") for n in range(250))
+    message = make_message(to=recipients[:1], cc=(), bcc=recipients[1:])
+    [(piped, server), _] = run_both({}, message)
+    assert piped.receipt is not None
+    assert piped.receipt[0] == message.recipients
+    assert server.messages[0].rcpt_tos == message.recipients
+    first_window = server.buffered_at_mail[0]
+    assert first_window.count(b"RCPT TO:") == WINDOW - 1
+    assert b"DATA" not in first_window

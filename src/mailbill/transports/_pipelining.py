@@ -37,6 +37,9 @@ from mailbill.transports._smtp_session import StaleConnectionError
 
 __all__ = ["dot_stuff", "envelope_commands", "pipelined_transaction"]
 
+#: Commands written before their replies are read (a group longer than this goes in windows).
+WINDOW = 100
+
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _CRLF = b"\r\n"
 
@@ -66,12 +69,12 @@ def dot_stuff(data: bytes) -> bytes:
     return stuffed + b".\r\n"
 
 
-def envelope_commands(mail_from: str, recipients: tuple[str, ...], options: list[str]) -> bytes:
-    """Return the command group: ``MAIL FROM``, one ``RCPT TO`` per recipient, ``DATA``.
+def envelope_commands(mail_from: str, recipients: tuple[str, ...], options: list[str]) -> list[bytes]:
+    """Return the command group, one line each: ``MAIL FROM``, a ``RCPT TO`` per recipient, ``DATA``.
 
     Example:
         >>> envelope_commands("a@example.com", ("b@example.com",), ["SIZE=10"])
-        b'MAIL FROM:<a@example.com> SIZE=10\\r\\nRCPT TO:<b@example.com>\\r\\nDATA\\r\\n'
+        [b'MAIL FROM:<a@example.com> SIZE=10\\r\\n', b'RCPT TO:<b@example.com>\\r\\n', b'DATA\\r\\n']
 
     Raises:
         PermanentDeliveryError: an address contains a line break (it would inject commands).
@@ -81,11 +84,34 @@ def envelope_commands(mail_from: str, recipients: tuple[str, ...], options: list
     parameters = "".join(f" {option}" for option in options)
     lines = [f"MAIL FROM:{smtplib.quoteaddr(mail_from)}{parameters}"]
     lines.extend(f"RCPT TO:{smtplib.quoteaddr(address)}" for address in recipients)
-    lines.append("DATA\r\n")
-    text = "\r\n".join(lines)
+    lines.append("DATA")
     # Like smtplib: UTF-8 commands only when the server agreed to SMTPUTF8.
-    utf8 = any(option.upper() == "SMTPUTF8" for option in options)
-    return text.encode("utf-8" if utf8 else "ascii")
+    encoding = "utf-8" if any(option.upper() == "SMTPUTF8" for option in options) else "ascii"
+    return [f"{line}\r\n".encode(encoding) for line in lines]
+
+
+class _Group:
+    """Writes the command group in windows and reads the reply to each command in order.
+
+    RFC 2920 section 3.1: a client that writes a long group without reading can
+    deadlock with a server whose replies fill the socket buffers; a window of
+    :data:`WINDOW` commands (about 5 KB) is written, then read, then the next.
+    """
+
+    def __init__(self, conn: smtplib.SMTP, lines: list[bytes]) -> None:
+        self._conn = conn
+        self._lines = lines
+        self._sent = 0
+        self._read = 0
+
+    def reply(self) -> tuple[int, bytes]:
+        """The reply to the next command (writing the next window first when needed)."""
+        if self._read == self._sent:
+            end = min(len(self._lines), self._sent + WINDOW)
+            self._conn.send(b"".join(self._lines[self._sent : end]))
+            self._sent = end
+        self._read += 1
+        return self._conn.getreply()
 
 
 def pipelined_transaction(
@@ -117,9 +143,9 @@ def pipelined_transaction(
             was sent (the server may or may not have accepted it).
     """
     recipients = message.recipients
+    group = _Group(conn, envelope_commands(message.mail_from, recipients, options))
     try:
-        conn.send(envelope_commands(message.mail_from, recipients, options))
-        code, text = conn.getreply()
+        code, text = group.reply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         raise StaleConnectionError(error_for_exception(exc, during="MAIL FROM")) from exc
     if code == 421:  # the server closes now; a reused connection may have timed out: retry
@@ -133,7 +159,7 @@ def pipelined_transaction(
     for address in recipients:
         during = f"RCPT TO {address}"
         try:
-            code, text = conn.getreply()
+            code, text = group.reply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             if failure is not None:
                 raise failure from exc  # the cause tells the transport the connection is gone
@@ -150,7 +176,7 @@ def pipelined_transaction(
         failure = _all_refused(refused)
 
     try:
-        code, text = conn.getreply()
+        code, text = group.reply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         if failure is not None:
             raise failure from exc
