@@ -38,7 +38,11 @@ def emit(result: dict[str, Any]) -> None:
 def run_child(script: str, args: Sequence[str]) -> dict[str, Any]:
     """Run ``script`` (in this folder) with ``args`` in a new interpreter; return its JSON result."""
     done = subprocess.run(
-        [sys.executable, str(HERE / script), *args], capture_output=True, text=True, check=False
+        [sys.executable, str(HERE / script), *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=False,
     )
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)

@@ -170,7 +170,9 @@ class Sink:
         args = [sys.executable, str(Path(__file__).resolve()), "--delay", str(self.delay)]
         if not self.pipelining:
             args.append("--no-pipelining")
-        self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._process = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8"
+        )
         assert self._process.stdout is not None
         self.port = int(self._process.stdout.readline())
         return self
