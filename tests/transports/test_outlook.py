@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from transport_messages import make_message
+from transport_support import make_message
 
 from mailbill import (
     Address,

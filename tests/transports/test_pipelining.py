@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from hypothesis import given
 from hypothesis import strategies as st
-from transport_messages import make_message
+from transport_support import make_message
 
 from mailbill import (
     Address,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from email import policy
@@ -10,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from transport_messages import make_message
+from transport_support import TLSSetup, make_message
 
-from conftest import TLSSetup
 from mailbill import (
     Address,
     AuthenticationError,
@@ -24,6 +24,7 @@ from mailbill import (
     TLSError,
     TransientDeliveryError,
 )
+from mailbill.transports import SMTP_PRESETS
 from mailbill.transports.smtp import SMTPTransport
 from smtp_server import DROP, SMTPServer
 
@@ -257,6 +258,38 @@ def test_repr_masks_secrets() -> None:
     assert "u@mail.example.com:587" in repr(with_token)
 
 
+def test_logs_never_show_secrets(
+    tls: TLSSetup, message: OutgoingMessage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This test ensures that mailbill's debug logs name the server but never a password or token."""
+    caplog.set_level(logging.DEBUG, logger="mailbill")
+    tokens = iter(["stale-token-123", "fresh-token-456"])
+    with (
+        SMTPServer(
+            starttls_context=tls.server_context,
+            users={"u": "pw-789"},
+            xoauth2_tokens={"fresh-token-456"},
+        ) as server,
+        SMTPTransport(
+            server.host,
+            port=server.port,
+            ssl_context=tls.client_context,
+            username="u",
+            oauth2_token=lambda: next(tokens),
+        ) as oauth,
+        SMTPTransport(
+            server.host, port=server.port, ssl_context=tls.client_context, username="u", password="pw-789"
+        ) as password,
+    ):
+        oauth.send(message)
+        password.send(message)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("mailbill"))
+    assert "127.0.0.1" in logged
+    assert "rejected the OAuth2 token" in logged
+    for secret in ("stale-token-123", "fresh-token-456", "pw-789"):
+        assert secret not in logged
+
+
 # -- error mapping -----------------------------------------------------------------------------
 
 
@@ -394,14 +427,21 @@ def test_smtputf8_used_when_offered() -> None:
     assert server.messages[0].data == utf8.as_bytes()
 
 
-def test_envelope_sender_is_separate_from_from_header() -> None:
+def test_envelope_sender_is_separate_from_from_header(smtp_server: SMTPServer) -> None:
     """This test ensures that MAIL FROM uses the envelope sender while the From header stays."""
     msg = make_message(envelope_sender=Address.parse("bounces@example.com"))
-    with SMTPServer() as server, plain(server) as transport:
+    with plain(smtp_server) as transport:
         transport.send(msg)
-    assert server.messages[0].mail_from == "bounces@example.com"
-    headers = BytesParser(policy=policy.default).parsebytes(server.messages[0].data, headersonly=True)
+    assert smtp_server.messages[0].mail_from == "bounces@example.com"
+    headers = BytesParser(policy=policy.default).parsebytes(smtp_server.messages[0].data, headersonly=True)
     assert headers["From"] == "Hausverwaltung Müller <billing@example.com>"
+
+
+def test_local_hostname_in_ehlo(smtp_server: SMTPServer, message: OutgoingMessage) -> None:
+    """This test ensures that the configured local hostname is what the server sees in EHLO."""
+    with plain(smtp_server, local_hostname="billing.example.com") as transport:
+        transport.send(message)
+    assert smtp_server.messages[0].helo == "billing.example.com"
 
 
 # -- connections -------------------------------------------------------------------------------
@@ -476,3 +516,7 @@ def test_presets() -> None:
     assert (m365.host, m365.port, m365.security) == ("smtp.office365.com", 587, "starttls")
     with pytest.raises(ConfigurationError, match="nope"):
         SMTPTransport.from_preset("nope")
+    documented = (Path(__file__).parents[2] / "docs" / "reference" / "transports.md").read_text("utf-8")
+    for preset in SMTP_PRESETS.values():
+        row = f"| `{preset.name}` | `{preset.host}` | {preset.port} | `{preset.security}` |"
+        assert row in documented
