@@ -32,7 +32,7 @@ MAX_LINE = 78
 #: The longest encoded word RFC 2047 allows.
 MAX_WORD = 75
 _OVERHEAD = len("=?utf-8?q??=")
-_LONGEST_NAME_WORD = 990
+_LONGEST_NAME_WORD = 980  # "Reply-To: " + word + "," stays within 998
 
 # Characters that may stand for themselves in a Q-encoded word inside a phrase
 # (RFC 2047 section 5 (3)); the most restrictive rule, so it is right everywhere.

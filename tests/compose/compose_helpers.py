@@ -6,13 +6,12 @@ import email.policy
 import io
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.parser import BytesParser, Parser
+from email.parser import BytesParser
 from typing import cast
 
 import pypdf
 
 PARSER = BytesParser(policy=email.policy.default)
-TEXT_PARSER = Parser(policy=email.policy.default)
 
 
 def make_pdf(pages: int = 1, *, password: str | None = None, owner: str | None = None) -> bytes:
@@ -30,12 +29,21 @@ def make_pdf(pages: int = 1, *, password: str | None = None, owner: str | None =
 def parse(data: bytes) -> EmailMessage:
     """Parse wire bytes the way a modern client would (``policy.default``).
 
-    A message with raw UTF-8 headers (SMTPUTF8, RFC 6532) is decoded as UTF-8 first:
-    ``BytesParser`` would turn its non-ASCII bytes into surrogate escapes.
+    ``BytesParser`` reads raw UTF-8 headers (SMTPUTF8, RFC 6532) as surrogate
+    escapes, so for such a message every header is decoded as UTF-8 and stored
+    again (bodies, 8bit ones included, stay as the bytes parser read them).
     """
+    msg = cast(EmailMessage, PARSER.parsebytes(data))
     if data.isascii():
-        return cast(EmailMessage, PARSER.parsebytes(data))
-    return cast(EmailMessage, TEXT_PARSER.parsestr(data.decode("utf-8")))
+        return msg
+    for part in msg.walk():
+        raw = list(part.raw_items())
+        for name in {name for name, _ in raw}:
+            del part[name]
+        for name, value in raw:
+            text = value.encode("ascii", "surrogateescape").decode("utf-8")
+            part[name] = text.replace("\r\n", "").replace("\n", "")
+    return msg
 
 
 def nl(text: str) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import email
 import re
 import urllib.parse
+from email.header import decode_header, make_header
 
 import pytest
 from compose_helpers import check_wire_form, make_pdf, parse
@@ -148,6 +150,8 @@ def test_absurdly_long_values_still_keep_lines_within_998() -> None:
     for name in ("a" * 3000, "Ä" * 3000, "a b" * 1000, '"' * 2000):
         message = _message(
             sender=Address("a@example.se", name),
+            reply_to=(Address("r@example.se", name), Address("s@example.se", name)),
+            cc=(Address("c@example.se", name),),
             subject=name,
             headers=(("X-" + "N" * 74, name),),
             attachments=(Attachment.from_bytes(PDF, name[:250] + ".pdf"),),
@@ -165,3 +169,24 @@ def test_long_content_ids_and_types_are_refused() -> None:
         Attachment.from_bytes(b"x", "a.png", inline=True, content_id="a" * 300 + "@x.se")
     with pytest.raises(AttachmentError):
         Attachment.from_bytes(b"x", "a.bin", content_type="application/" + "x" * 300)
+
+
+@pytest.mark.parametrize(
+    ("subject", "filename", "name"),
+    [
+        ("Räkning 1001 – förfaller", "Faktura_Ängström_" + "å" * 40 + ".pdf", "Åsa Öberg"),  # noqa: RUF001
+        ("請求書 第1001号", "請求書.pdf", "山田 太郎"),
+        ("  x =?utf-8?q?y?= z", 'a"b.pdf', "=?x?="),
+    ],
+)
+def test_legacy_compat32_readers_see_the_same(subject: str, filename: str, name: str) -> None:
+    """This test ensures older readers (compat32, decode_header, get_filename) read the same values."""
+    message = _message(
+        sender=Address("a@example.se", name),
+        subject=subject,
+        attachments=(Attachment.from_bytes(PDF, filename),),
+    )
+    legacy = email.message_from_bytes(to_bytes(message))
+    assert str(make_header(decode_header(legacy["Subject"]))) == subject
+    assert str(make_header(decode_header(legacy["From"]))) == f"{name} <a@example.se>"
+    assert [p.get_filename() for p in legacy.walk() if p.get_filename()] == [filename]
