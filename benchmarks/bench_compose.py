@@ -9,7 +9,7 @@ which checks the PDF with pypdf, is not part of compose), in the same run:
   host application without mailbill would write it;
 - ``fast``: mailbill's writer (``OutgoingMessage.as_bytes()`` without its cache).
 
-Run: ``python benchmarks/bench_compose.py [iterations]``. Prints messages per second
+Run: ``python benchmarks/bench_compose.py [iterations] [--quick]``. Prints messages per second
 and the ratio; exits 0.
 """
 
@@ -89,7 +89,9 @@ def rate(func: Callable[[OutgoingMessage], bytes], message: OutgoingMessage, ite
 
 
 def main(argv: list[str]) -> int:
-    iterations = int(argv[1]) if len(argv) > 1 else 300
+    # `nox -s bench -- --quick` passes the same flags to every script
+    numbers = [a for a in argv[1:] if not a.startswith("-")]
+    iterations = int(numbers[0]) if numbers else 100 if "--quick" in argv else 300
     message = make_invoice()
     size = len(to_bytes(message))
     print(f"invoice: {size} bytes on the wire, {iterations} iterations, best of 3")

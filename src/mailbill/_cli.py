@@ -145,28 +145,30 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
             # read the token at each login, so a refreshed token in the environment is used
             options["oauth2_token"] = lambda s=settings: s.secret("token") or ""
         transports[settings.name] = transport_from_url(settings.url, **options)
-    outbox = _outbox(args)
-    dispatcher = Dispatcher(
-        outbox,
-        transports,
-        # a shared outbox (PostgreSQL) also shares the rate limits between all its workers
-        limiter_factory=getattr(outbox, "rate_limiter", None),
-        rates={s.name: s.rates for s in config.transports},
-        lease_seconds=config.dispatch.lease_seconds,
-        batch_size=config.dispatch.batch_size,
-        on_event=lambda e: print(f"{e.item_id:>6} {e.key:<28} {e.old.value} -> {e.new.value} {e.detail}"),
-    )
-    if args.forever:
-        dispatcher.run_forever(poll_interval=args.poll or config.dispatch.poll_interval, handle_signals=True)
-        return EXIT_OK
-    report = dispatcher.run_once()
-    counts = ", ".join(f"{n} {s.value}" for s, n in sorted(report.counts.items()))
-    print(f"dispatched: {counts or 'nothing due'}")
-    for failure in report.failures:
-        print(f"  {failure.key}: {failure.status.value}: {failure.reason}")
-    for account, error in report.stopped_accounts.items():
-        print(f"  account {account} stopped: {error}")
-    return EXIT_FAILED if report.stopped_accounts else EXIT_OK
+    with _outbox(args) as outbox:
+        dispatcher = Dispatcher(
+            outbox,
+            transports,
+            # a shared outbox (PostgreSQL) also shares the rate limits between all its workers
+            limiter_factory=getattr(outbox, "rate_limiter", None),
+            rates={s.name: s.rates for s in config.transports},
+            lease_seconds=config.dispatch.lease_seconds,
+            batch_size=config.dispatch.batch_size,
+            on_event=lambda e: print(f"{e.item_id:>6} {e.key:<28} {e.old.value} -> {e.new.value} {e.detail}"),
+        )
+        if args.forever:
+            dispatcher.run_forever(
+                poll_interval=args.poll or config.dispatch.poll_interval, handle_signals=True
+            )
+            return EXIT_OK
+        report = dispatcher.run_once()
+        counts = ", ".join(f"{n} {s.value}" for s, n in sorted(report.counts.items()))
+        print(f"dispatched: {counts or 'nothing due'}")
+        for failure in report.failures:
+            print(f"  {failure.key}: {failure.status.value}: {failure.reason}")
+        for account, error in report.stopped_accounts.items():
+            print(f"  account {account} stopped: {error}")
+        return EXIT_FAILED if report.stopped_accounts else EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

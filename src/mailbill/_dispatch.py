@@ -340,9 +340,9 @@ class Dispatcher:
             self._change(run, item, Status.PAPER, f"blocked address: {', '.join(blocked)}")
             return
         try:
-            message = message_from_item(
-                item, recipients=allowed, structured=not transport.capabilities.preserves_bytes
-            )
+            # a byte transport sends the stored bytes: read back the headers only
+            bodies = not transport.capabilities.preserves_bytes
+            message = message_from_item(item, recipients=allowed, bodies=bodies)
         except Exception as exc:  # one item that cannot be built is recorded; the run goes on
             self._change(run, item, Status.FAILED, exc)
             return

@@ -26,7 +26,7 @@ from mailbill.outbox._model import OutboxItem
 
 __all__ = ["message_from_item"]
 
-_HEADERS_ONLY = email.parser.BytesHeaderParser(policy=email.policy.default)
+_HEADERS_ONLY = email.parser.HeaderParser(policy=email.policy.default)
 
 
 def _addresses(msg: EmailMessage, name: str) -> list[Address]:
@@ -59,15 +59,15 @@ def _attachments(parsed: EmailMessage, bodies: Collection[object]) -> tuple[Atta
 
 
 def message_from_item(
-    item: OutboxItem, /, *, recipients: Collection[str] | None = None, structured: bool = True
+    item: OutboxItem, /, *, recipients: Collection[str] | None = None, bodies: bool = True
 ) -> OutgoingMessage:
     """The message to send for ``item``, to ``recipients`` (default: all of the item's).
 
     Args:
         item: The stored item (with its bytes).
         recipients: The envelope recipients still allowed (suppressed ones left out).
-        structured: Read back bodies and attachments too, for transports that do
-            not send the bytes themselves (see the module docstring).
+        bodies: Read back bodies and attachments too, for transports that do not
+            send the bytes themselves (see the module docstring).
 
     Raises:
         DocumentError: the stored bytes are missing or cannot be read back.
@@ -78,10 +78,13 @@ def message_from_item(
     if not allowed:
         raise DocumentError(f"outbox item {item.id} has no recipient left to send to")
     try:
-        if structured:
-            parsed = email.message_from_bytes(item.message, policy=email.policy.default)
+        # UTF-8, not ASCII: a message that needs SMTPUTF8 has raw UTF-8 addresses in
+        # its headers (every other message is 7-bit, where the two are the same)
+        source = item.message.decode("utf-8", "surrogateescape")
+        if bodies:
+            parsed = email.message_from_string(source, policy=email.policy.default)
         else:
-            parsed = _HEADERS_ONLY.parsebytes(item.message)
+            parsed = _HEADERS_ONLY.parsestr(source, headersonly=True)
         assert isinstance(parsed, EmailMessage)
         senders = _addresses(parsed, "From")
         sender = senders[0] if senders else Address(item.mail_from)
@@ -91,7 +94,7 @@ def message_from_item(
         bcc = [Address(r) for r in allowed if r not in shown]
         text = html = None
         attachments: tuple[Attachment, ...] = ()
-        if structured:
+        if bodies:
             text_part = parsed.get_body(("plain",))
             html_part = parsed.get_body(("html",))
             text = text_part.get_content() if isinstance(text_part, EmailMessage) else None

@@ -56,3 +56,15 @@ def dispatch(path: str) -> int:
         )
         report: mailbill.DispatchReport = dispatcher.run_once()
         return report.sent + counts[mailbill.Status.SENT]
+
+
+def pipelined_parallel(outbox: mailbill.SQLiteOutbox) -> mailbill.DispatchReport:
+    def connection() -> mailbill.SMTPTransport:
+        return mailbill.SMTPTransport(
+            "smtp.example.com", username="billing", password="secret", pipelining=True, name="billing"
+        )
+
+    dispatcher = mailbill.Dispatcher(
+        outbox, {"billing": connection}, rates={"billing": ["30 per minute"]}, parallel=3
+    )
+    return dispatcher.run_once()

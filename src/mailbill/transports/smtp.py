@@ -18,6 +18,7 @@ from mailbill.errors import (
     TLSError,
     TransientDeliveryError,
 )
+from mailbill.transports._pipelining import pipelined_transaction
 from mailbill.transports._smtp_presets import SMTP_PRESETS, Security
 from mailbill.transports._smtp_session import (
     PREFERRED_MECHANISMS,
@@ -70,6 +71,8 @@ class SMTPTransport(BaseTransport):
         max_messages_per_connection: Reconnect after this many messages (``None``: never).
         idle_check_after: Before reusing a connection idle this many seconds, check it with NOOP.
         name: The transport's name in receipts, logs and rate limits.
+        pipelining: Send MAIL FROM, all RCPT TO and DATA in one round trip when the
+            server offers PIPELINING (RFC 2920); ``False`` always waits for each reply.
         clock: A monotonic clock (seconds); injectable for tests.
 
     Raises:
@@ -100,6 +103,7 @@ class SMTPTransport(BaseTransport):
         idle_check_after: float = 10.0,
         name: str = "smtp",
         clock: Callable[[], float] = time.monotonic,
+        pipelining: bool = True,
     ) -> None:
         if not host or any(c.isspace() for c in host):
             raise ConfigurationError(f"SMTP host {host!r} is not a host name")
@@ -148,6 +152,7 @@ class SMTPTransport(BaseTransport):
         self.max_messages_per_connection = max_messages_per_connection
         self.idle_check_after = idle_check_after
         self._clock = clock
+        self.pipelining = pipelining
         self._lock = threading.Lock()
         self._conn: smtplib.SMTP | None = None
         self._sent_on_connection = 0
@@ -379,6 +384,8 @@ class SMTPTransport(BaseTransport):
         """
         where = f"{self.host}:{self.port}"
         options = mail_options(conn, message, data, where=where)
+        if self.pipelining and conn.has_extn("pipelining"):  # RFC 2920: see _pipelining.py
+            return pipelined_transaction(conn, message, data, options, transport=self.name)
         mail(conn, message.mail_from, options)
         accepted, refused = rcpt(conn, message.recipients)
         code, text = send_data(conn, data)

@@ -1,0 +1,75 @@
+"""Shared plumbing of the benchmark scripts: one child process per scenario, and the report table.
+
+Each scenario runs in a fresh Python process so that its peak memory
+(``ru_maxrss``) and its CPU time (``time.process_time``) are its own; the sink is
+yet another process. The child prints one JSON line that the parent collects.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def measure(work: Callable[[], dict[str, float] | None]) -> dict[str, Any]:
+    """Run ``work`` once and return wall seconds, CPU seconds, peak RSS (MB) and what it returned."""
+    cpu = time.process_time()
+    wall = time.perf_counter()
+    extra = work() or {}
+    wall = time.perf_counter() - wall
+    cpu = time.process_time() - cpu
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"wall": wall, "cpu": cpu, "peak_mb": peak_mb, **extra}
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Print the child's result as the last line of its output."""
+    print(json.dumps(result), flush=True)
+
+
+def run_child(script: str, args: Sequence[str]) -> dict[str, Any]:
+    """Run ``script`` (in this folder) with ``args`` in a new interpreter; return its JSON result."""
+    done = subprocess.run(
+        [sys.executable, str(HERE / script), *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise RuntimeError(f"{script} {' '.join(args)} failed with exit code {done.returncode}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A compact, aligned text table (first column left-aligned, the rest right-aligned)."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(cells):
+        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(parts))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """One line describing the machine and interpreter."""
+    import os
+    import platform
+
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{platform.system()} {platform.release()}"
+    )
