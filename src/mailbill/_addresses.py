@@ -8,6 +8,7 @@ without quotes and expect it to work.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -78,15 +79,27 @@ def split_address_list(text: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
+@functools.lru_cache(maxsize=8192)
+def _validate_syntax(email: str) -> email_validator.ValidatedEmail:
+    # Without DNS the answer depends on the text alone, so a batch that names the
+    # same sender (or reads its recipients back from the outbox) validates each
+    # address once. Errors are not cached: they are raised anew each time.
+    return email_validator.validate_email(
+        email, check_deliverability=False, allow_smtputf8=True, allow_display_name=False
+    )
+
+
 def validate(email: str, *, check_deliverability: bool = False) -> email_validator.ValidatedEmail:
-    """Validate one bare address; raise :class:`AddressError` naming it when it is not valid."""
+    """Validate one bare address; raise :class:`AddressError` naming it when it is not valid.
+
+    The result is shared between calls with the same text; treat it as read-only.
+    """
     check_header_value(email, field="address", allow_tab=False)
     try:
+        if not check_deliverability:
+            return _validate_syntax(email)
         return email_validator.validate_email(
-            email,
-            check_deliverability=check_deliverability,
-            allow_smtputf8=True,
-            allow_display_name=False,
+            email, check_deliverability=True, allow_smtputf8=True, allow_display_name=False
         )
     except email_validator.EmailNotValidError as exc:
         raise AddressError(f"{email!r} is not a valid e-mail address: {exc}", address=email) from exc

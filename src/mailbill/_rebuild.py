@@ -26,8 +26,6 @@ from mailbill.outbox._model import OutboxItem
 
 __all__ = ["message_from_item"]
 
-_HEADERS_ONLY = email.parser.HeaderParser(policy=email.policy.default)
-
 
 def _addresses(msg: EmailMessage, name: str) -> list[Address]:
     header = msg[name]
@@ -58,6 +56,47 @@ def _attachments(parsed: EmailMessage, bodies: Collection[object]) -> tuple[Atta
     return tuple(found)
 
 
+_WANTED = ("from", "to", "cc", "subject")
+
+
+def _header_fields(block: bytes) -> tuple[list[Address], list[Address], list[Address], str] | None:
+    """From, To, Cc and Subject of a header block, parsed as ``policy.default`` parses them.
+
+    Only these four headers go through the email package's header parser; the
+    feed parser and the other headers (Content-Type, Date, ...) are skipped.
+    Returns ``None`` when a header appears twice (the caller then parses fully).
+    """
+    raw: dict[str, str] = {}
+    lines = block.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    for n, line in enumerate(lines):
+        if line[:1] in (" ", "\t"):
+            continue
+        name, colon, first = line.partition(":")
+        key = name.lower()
+        if not colon or key not in _WANTED:
+            continue
+        if key in raw:
+            return None
+        rest = []
+        for follow in lines[n + 1 :]:
+            if follow[:1] not in (" ", "\t"):
+                break
+            rest.append(follow)
+        # exactly EmailPolicy.header_source_parse, then header_fetch_parse's unfolding
+        raw[key] = "".join((first.lstrip(" \t") + "".join(rest)).rstrip("\r\n").splitlines())
+    factory = email.policy.default.header_factory
+    lists: list[list[Address]] = []
+    for key in ("from", "to", "cc"):
+        if key not in raw:
+            lists.append([])
+            continue
+        header = factory(key, raw[key])
+        assert isinstance(header, AddressHeader)
+        lists.append([Address(a.addr_spec, a.display_name or "") for a in header.addresses if a.addr_spec])
+    subject = str(factory("subject", raw["subject"])) if "subject" in raw else ""
+    return lists[0], lists[1], lists[2], subject
+
+
 def message_from_item(
     item: OutboxItem, /, *, recipients: Collection[str] | None = None, bodies: bool = True
 ) -> OutgoingMessage:
@@ -77,6 +116,17 @@ def message_from_item(
     allowed = [r for r in item.recipients if recipients is None or r in recipients]
     if not allowed:
         raise DocumentError(f"outbox item {item.id} has no recipient left to send to")
+    if not bodies:
+        end = item.message.find(b"\r\n\r\n")
+        try:
+            fields = _header_fields(item.message[: max(end, 0)])
+        except Exception:  # anything unusual: the email package's parse below decides
+            fields = None
+        if fields is not None:
+            senders, to_all, cc_all, subject = fields
+            return _envelope_message(
+                item, allowed, senders=senders, to_all=to_all, cc_all=cc_all, subject=subject
+            )
     try:
         # UTF-8, not ASCII: a message that needs SMTPUTF8 has raw UTF-8 addresses in
         # its headers (every other message is 7-bit, where the two are the same)
@@ -84,7 +134,7 @@ def message_from_item(
         if bodies:
             parsed = email.message_from_string(source, policy=email.policy.default)
         else:
-            parsed = _HEADERS_ONLY.parsestr(source, headersonly=True)
+            parsed = email.parser.HeaderParser(policy=email.policy.default).parsestr(source)
         assert isinstance(parsed, EmailMessage)
         senders = _addresses(parsed, "From")
         sender = senders[0] if senders else Address(item.mail_from)
@@ -119,5 +169,33 @@ def message_from_item(
     except Exception as exc:  # any parse problem makes this one item unsendable, not the run
         raise DocumentError(f"outbox item {item.id}: stored message cannot be read back: {exc}") from exc
     # the stored bytes are what goes out, byte for byte (same Message-ID on every retry)
+    message._cache["bytes"] = item.message
+    return message
+
+
+def _envelope_message(
+    item: OutboxItem,
+    allowed: list[str],
+    *,
+    senders: list[Address],
+    to_all: list[Address],
+    cc_all: list[Address],
+    subject: str,
+) -> OutgoingMessage:
+    """The message for a byte transport: headers read back, no bodies, the stored bytes."""
+    sender = senders[0] if senders else Address(item.mail_from)
+    to = [a for a in to_all if a.envelope in allowed]
+    cc = [a for a in cc_all if a.envelope in allowed]
+    shown = {a.envelope for a in (*to, *cc)}
+    message = OutgoingMessage(
+        sender=sender,
+        to=tuple(to),
+        cc=tuple(cc),
+        bcc=tuple(Address(r) for r in allowed if r not in shown),
+        subject=subject,
+        message_id=item.message_id,
+        business_key=item.key,
+        envelope_sender=None if item.mail_from == sender.envelope else Address(item.mail_from),
+    )
     message._cache["bytes"] = item.message
     return message
