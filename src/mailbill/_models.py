@@ -280,11 +280,14 @@ class OutgoingMessage:
         reply_to: Reply-To addresses.
         attachments: Files attached, in order.
         headers: Extra headers as ``(name, value)`` pairs (not the ones mailbill writes).
-        message_id: The Message-ID; one on the sender's domain is made when empty.
+        message_id: The Message-ID; a new one is made when empty, on
+            :attr:`message_id_domain` or else the sender's domain.
         date: The Date header; now (UTC) when not given.
         business_key: The host's key for the document (``"invoice/2024/1001"``).
         envelope_sender: The bounce address (SMTP MAIL FROM) when not the sender.
         max_attachment_bytes: The limit on the attachments' total size.
+        message_id_domain: The domain for a new Message-ID (a host's own domain
+            when it sends from its customers' addresses); default: the sender's.
     """
 
     sender: Address
@@ -302,6 +305,7 @@ class OutgoingMessage:
     business_key: str | None = None
     envelope_sender: Address | None = None
     max_attachment_bytes: int = _attachments.DEFAULT_MAX_ATTACHMENT_BYTES
+    message_id_domain: str | None = None
     _cache: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -344,8 +348,12 @@ class OutgoingMessage:
         if self.message_id:
             check_message_id(self.message_id)
         else:
-            domain = self.sender.ascii_email or self.sender.email
-            object.__setattr__(self, "message_id", make_message_id(domain.rpartition("@")[2]))
+            domain = (self.sender.ascii_email or self.sender.email).rpartition("@")[2]
+            if self.message_id_domain is not None:
+                check_header_value(self.message_id_domain, field="Message-ID domain", allow_tab=False)
+                probe = Address(f"postmaster@{self.message_id_domain}")  # validates the domain
+                domain = (probe.ascii_email or probe.email).rpartition("@")[2]
+            object.__setattr__(self, "message_id", make_message_id(domain))
         if self.date is None:
             object.__setattr__(self, "date", datetime.now(UTC).replace(microsecond=0))
         elif self.date.tzinfo is None:

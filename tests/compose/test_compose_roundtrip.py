@@ -291,3 +291,19 @@ def test_as_bytes_is_cached_and_stable() -> None:
     first = message.as_bytes()
     assert message.as_bytes() is first
     assert message.as_email_message()["Message-ID"] == message.message_id
+
+
+def test_message_id_on_a_given_domain() -> None:
+    """This test ensures that a Message-ID can be made on the host's domain, IDNA-encoded, or refused."""
+    from mailbill import Address, AddressError, OutgoingMessage
+
+    def make(domain: str | None) -> OutgoingMessage:
+        return OutgoingMessage(
+            sender=Address("kund@example.se"), to=(Address("a@example.org"),), message_id_domain=domain
+        )
+
+    assert make(None).message_id.endswith("@example.se>")
+    assert make("mail.billing.example").message_id.endswith("@mail.billing.example>")
+    assert make("bücher.example").message_id.endswith("@xn--bcher-kva.example>")
+    with pytest.raises(AddressError):
+        make("not a domain")
