@@ -4,7 +4,7 @@ Import it from any test module (``tests/`` is on ``sys.path`` through its confte
 
     from smtp_server import SMTPServer
 
-    def test_something() -> None:
+    def test_something(message) -> None:
         with SMTPServer() as server:
             transport = SMTPTransport(server.host, port=server.port, security="none")
             transport.send(message)
@@ -31,6 +31,9 @@ What it can do (all keyword options, all off by default):
 It records every accepted message (:attr:`messages`, with exact bytes and the
 connection it came on), the number of connections (:attr:`connections`) and every
 AUTH attempt (:attr:`auth_attempts`).
+
+A plain server as a fixture: import :func:`smtp_server` into a ``conftest.py``
+(``from smtp_server import smtp_server``) and ask for ``smtp_server`` in a test.
 """
 
 from __future__ import annotations
@@ -42,15 +45,16 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-__all__ = ["DROP", "AuthAttempt", "ReceivedMessage", "SMTPServer"]
+__all__ = ["DROP", "AuthAttempt", "ReceivedMessage", "SMTPServer", "smtp_server"]
 
 #: A DATA reply that drops the connection instead of answering.
 DROP = "DROP"
@@ -69,6 +73,7 @@ class ReceivedMessage:
         received_at: ``time.monotonic()`` when it was accepted.
         tls: Whether the connection was encrypted.
         login: The authenticated login, if any.
+        helo: The name the client gave in EHLO/HELO.
     """
 
     mail_from: str
@@ -79,6 +84,7 @@ class ReceivedMessage:
     received_at: float
     tls: bool
     login: str | None
+    helo: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +151,11 @@ class _Handler:
                     tls=smtp.transport is not None
                     and smtp.transport.get_extra_info("sslcontext") is not None,
                     login=login,
+                    helo=session.host_name or "",
                 )
             )
-            count = sum(1 for m in server.messages if m.connection == getattr(smtp, "connection_number", 0))
+        count = getattr(smtp, "messages_received", 0) + 1
+        smtp.messages_received = count  # type: ignore[attr-defined]
         if server._close_after and count % server._close_after == 0:
             self._close_soon(smtp)
         return "250 OK queued"
@@ -186,6 +194,7 @@ class _Handler:
 
 class _RecordingSMTP(SMTP):
     connection_number = 0
+    messages_received = 0
 
     def __init__(self, handler: _Handler, *, server: SMTPServer, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
@@ -321,3 +330,10 @@ class SMTPServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """A running :class:`SMTPServer` with default options (no TLS, no AUTH), stopped after the test."""
+    with SMTPServer() as server:
+        yield server

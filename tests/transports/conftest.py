@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 
 import pytest
 import trustme
-from transport_messages import make_message
+from transport_support import TLSSetup, make_message
 
 from mailbill import OutgoingMessage
+from smtp_server import smtp_server  # a fixture, shared from there
 
-
-@dataclass(frozen=True)
-class TLSSetup:
-    """A test CA, a server context with a certificate for 127.0.0.1, and a client trusting it."""
-
-    ca: trustme.CA
-    server_context: ssl.SSLContext
-    client_context: ssl.SSLContext
-    ca_file: str
+__all__ = ["TLSSetup", "message", "smtp_server", "tls"]
 
 
 @pytest.fixture(scope="session")

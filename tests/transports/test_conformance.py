@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from transport_messages import make_message
+from transport_support import TLSSetup, make_message
 
 from mailbill import (
     Address,
@@ -159,11 +159,20 @@ class FileHarness(Harness):
 class SMTPHarness(Harness):
     name = "smtp"
 
-    def __init__(self, server: SMTPServer) -> None:
+    def __init__(self, server: SMTPServer, tls: TLSSetup | None = None) -> None:
         self.server = server
+        self.tls = tls
 
     def transport(self) -> BaseTransport:
-        return SMTPTransport(self.server.host, port=self.server.port, security="none", timeout=5)
+        if self.tls is None:
+            return SMTPTransport(self.server.host, port=self.server.port, security="none", timeout=5)
+        return SMTPTransport(
+            self.server.host,
+            port=self.server.port,
+            security="tls",
+            ssl_context=self.tls.client_context,
+            timeout=5,
+        )
 
     def arrived_bytes(self) -> list[bytes]:
         return [m.data for m in self.server.messages]
@@ -189,13 +198,17 @@ class OutlookHarness(Harness):
         return self.outlook.applications
 
 
-@pytest.fixture(params=["memory", "file", "smtp", "outlook"])
+@pytest.fixture(params=["memory", "file", "smtp", "smtp-tls", "outlook"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """Each transport in turn, behind its harness."""
     kind: Any = request.param
     if kind == "smtp":
         with SMTPServer() as server:
             yield SMTPHarness(server)
+    elif kind == "smtp-tls":
+        tls: TLSSetup = request.getfixturevalue("tls")
+        with SMTPServer(tls_context=tls.server_context) as server:
+            yield SMTPHarness(server, tls)
     elif kind == "file":
         yield FileHarness(tmp_path / "pickup")
     elif kind == "memory":

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from transport_messages import make_message
+from transport_support import make_message
 
 from mailbill import (
     AccountError,

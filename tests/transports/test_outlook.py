@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from transport_messages import make_message
+from transport_support import make_message
 
 from mailbill import (
     Address,
@@ -153,6 +153,7 @@ def test_com_errors_are_mapped(message: OutgoingMessage, hresult: int, error: ty
         assert isinstance(info.value.__cause__, FakeComError)
         outlook.send(message)  # the transport recovers for the next message
     assert len(fake.outbox) == 1
+    assert all(count == 0 for count in fake.initialized_threads.values())
 
 
 def test_com_is_initialised_in_each_using_thread(message: OutgoingMessage) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
+from pathlib import Path
 
 import pytest
 import trustme
-from transport_messages import make_message
+from transport_support import TLSSetup, make_message
 
-from conftest import TLSSetup
 from mailbill import (
     Address,
     AuthenticationError,
@@ -21,6 +22,7 @@ from mailbill import (
     TLSError,
     TransientDeliveryError,
 )
+from mailbill.transports import SMTP_PRESETS
 from mailbill.transports.smtp import SMTPTransport
 from smtp_server import DROP, SMTPServer
 
@@ -92,6 +94,38 @@ def test_auto_uses_starttls_when_offered(tls: TLSSetup, message: OutgoingMessage
     ):
         transport.send(message)
     assert server.messages[0].tls
+
+
+def test_client_certificate(tls: TLSSetup, message: OutgoingMessage, tmp_path: Path) -> None:
+    """This test ensures that a client certificate is presented when configured, and missing it fails."""
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    tls.ca.configure_trust(server_context)
+    server_context.verify_mode = ssl.CERT_REQUIRED
+    client_pem = tmp_path / "client.pem"
+    tls.ca.issue_cert("billing.example.com").private_key_and_cert_chain_pem.write_to_path(str(client_pem))
+    with SMTPServer(starttls_context=server_context) as server:
+        options: dict[str, object] = {"port": server.port, "security": "starttls", "timeout": 5}
+        without = SMTPTransport(server.host, ca_file=tls.ca_file, **options)  # type: ignore[arg-type]
+        with pytest.raises(TLSError):
+            without.send(message)
+        with SMTPTransport(
+            server.host,
+            ca_file=tls.ca_file,
+            client_cert=client_pem,
+            **options,  # type: ignore[arg-type]
+        ) as transport:
+            transport.send(message)
+    assert len(server.messages) == 1
+    assert server.messages[0].tls
+
+
+def test_tls_options_conflict(tls: TLSSetup) -> None:
+    """This test ensures that contradictory TLS options are refused at construction."""
+    with pytest.raises(ConfigurationError, match="not both"):
+        SMTPTransport("mail.example.com", ssl_context=tls.client_context, ca_file=tls.ca_file)
+    with pytest.raises(ConfigurationError, match="cannot load"):
+        SMTPTransport("mail.example.com", ca_file="/nonexistent/ca.pem")
 
 
 # -- authentication ----------------------------------------------------------------------------
@@ -220,6 +254,38 @@ def test_repr_masks_secrets() -> None:
     assert "auth=password" in repr(with_password)
     assert "tok-secret" not in repr(with_token)
     assert "u@mail.example.com:587" in repr(with_token)
+
+
+def test_logs_never_show_secrets(
+    tls: TLSSetup, message: OutgoingMessage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This test ensures that mailbill's debug logs name the server but never a password or token."""
+    caplog.set_level(logging.DEBUG, logger="mailbill")
+    tokens = iter(["stale-token-123", "fresh-token-456"])
+    with (
+        SMTPServer(
+            starttls_context=tls.server_context,
+            users={"u": "pw-789"},
+            xoauth2_tokens={"fresh-token-456"},
+        ) as server,
+        SMTPTransport(
+            server.host,
+            port=server.port,
+            ssl_context=tls.client_context,
+            username="u",
+            oauth2_token=lambda: next(tokens),
+        ) as oauth,
+        SMTPTransport(
+            server.host, port=server.port, ssl_context=tls.client_context, username="u", password="pw-789"
+        ) as password,
+    ):
+        oauth.send(message)
+        password.send(message)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("mailbill"))
+    assert "127.0.0.1" in logged
+    assert "rejected the OAuth2 token" in logged
+    for secret in ("stale-token-123", "fresh-token-456", "pw-789"):
+        assert secret not in logged
 
 
 # -- error mapping -----------------------------------------------------------------------------
@@ -359,13 +425,20 @@ def test_smtputf8_used_when_offered() -> None:
     assert server.messages[0].data == utf8.as_bytes()
 
 
-def test_envelope_sender_is_separate_from_from_header() -> None:
+def test_envelope_sender_is_separate_from_from_header(smtp_server: SMTPServer) -> None:
     """This test ensures that MAIL FROM uses the envelope sender while the From header stays."""
     msg = make_message(envelope_sender=Address.parse("bounces@example.com"))
-    with SMTPServer() as server, plain(server) as transport:
+    with plain(smtp_server) as transport:
         transport.send(msg)
-    assert server.messages[0].mail_from == "bounces@example.com"
-    assert b"From: Hausverwaltung" in server.messages[0].data
+    assert smtp_server.messages[0].mail_from == "bounces@example.com"
+    assert b"From: Hausverwaltung" in smtp_server.messages[0].data
+
+
+def test_local_hostname_in_ehlo(smtp_server: SMTPServer, message: OutgoingMessage) -> None:
+    """This test ensures that the configured local hostname is what the server sees in EHLO."""
+    with plain(smtp_server, local_hostname="billing.example.com") as transport:
+        transport.send(message)
+    assert smtp_server.messages[0].helo == "billing.example.com"
 
 
 # -- connections -------------------------------------------------------------------------------
@@ -440,3 +513,7 @@ def test_presets() -> None:
     assert (m365.host, m365.port, m365.security) == ("smtp.office365.com", 587, "starttls")
     with pytest.raises(ConfigurationError, match="nope"):
         SMTPTransport.from_preset("nope")
+    documented = (Path(__file__).parents[2] / "docs" / "reference" / "transports.md").read_text("utf-8")
+    for preset in SMTP_PRESETS.values():
+        row = f"| `{preset.name}` | `{preset.host}` | {preset.port} | `{preset.security}` |"
+        assert row in documented

@@ -37,3 +37,22 @@ def dispatch(path: str) -> int:
         )
         report: mailbill.DispatchReport = dispatcher.run_once()
         return report.sent + counts[mailbill.Status.SENT]
+
+
+def send_with_transports(msg: mailbill.OutgoingMessage) -> list[mailbill.SendReceipt]:
+    smtp = mailbill.SMTPTransport.from_preset(
+        "microsoft365", username="billing@example.com", oauth2_token=lambda: "token"
+    )
+    relay = mailbill.SMTPTransport("relay.example.com", port=25, security="auto", timeout=10.0)
+    report: mailbill.SMTPServerReport = relay.check()
+    assert report.tls or not report.starttls_offered
+    drop = mailbill.FileDropTransport("/tmp/pickup", iis_pickup=True, subfolders="%Y-%m-%d")
+    outlook = mailbill.OutlookTransport(mode="draft", account="billing@example.com")
+    anything: mailbill.BaseTransport = mailbill.transport_from_url("memory:")
+    receipts = []
+    for transport in (smtp, relay, drop, outlook, anything):
+        with transport:
+            receipts.append(transport.send(msg))
+    caps: mailbill.Capabilities = drop.capabilities
+    assert caps.delivers is False
+    return receipts

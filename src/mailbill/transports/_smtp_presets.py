@@ -32,7 +32,7 @@ class SMTPPreset:
     description: str
 
 
-#: Presets by name, for :meth:`SMTPTransport.from_preset` and ``smtp://`` URLs' ``preset`` option.
+#: Presets by name, for :meth:`SMTPTransport.from_preset`.
 SMTP_PRESETS: Mapping[str, SMTPPreset] = MappingProxyType(
     {
         "microsoft365": SMTPPreset(

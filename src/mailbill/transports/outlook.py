@@ -213,7 +213,7 @@ class OutlookTransport(BaseTransport):
         code = _hresult(exc)
         text = f"Outlook, {during}: {_describe(exc)} (HRESULT {code})"
         if code in _TRANSIENT:
-            self._local.app = None  # Outlook went away or is busy: connect afresh next time
+            self.close()  # Outlook went away or is busy: connect afresh next time
             return TransientDeliveryError(text, server_text=_describe(exc))
         return PermanentDeliveryError(text, server_text=_describe(exc))
 

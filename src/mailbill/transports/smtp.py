@@ -15,17 +15,8 @@ from mailbill._models import OutgoingMessage, SendReceipt
 from mailbill.errors import (
     ConfigurationError,
     DeliveryError,
-    PermanentDeliveryError,
-    RecipientsRefusedError,
-    RefusedRecipient,
     TLSError,
     TransientDeliveryError,
-)
-from mailbill.transports._smtp_errors import (
-    decode_reply,
-    error_for_exception,
-    error_for_reply,
-    refused_recipient,
 )
 from mailbill.transports._smtp_presets import SMTP_PRESETS, Security
 from mailbill.transports._smtp_session import (
@@ -37,6 +28,7 @@ from mailbill.transports._smtp_session import (
     mapped,
     report,
 )
+from mailbill.transports._smtp_transaction import mail, mail_options, rcpt, send_data
 from mailbill.transports.base import BaseTransport, Capabilities
 
 __all__ = ["SMTPServerReport", "SMTPTransport", "TokenProvider"]
@@ -127,6 +119,10 @@ class SMTPTransport(BaseTransport):
                 "security='none' would send the credentials unencrypted; "
                 "use TLS, or set allow_insecure_auth=True if you really mean it"
             )
+        if ssl_context is not None and (ca_file or client_cert or client_key):
+            raise ConfigurationError("give ssl_context, or ca_file/client_cert/client_key, not both")
+        if client_key and not client_cert:
+            raise ConfigurationError("client_key needs client_cert")
         if timeout <= 0:
             raise ConfigurationError(f"timeout must be positive, not {timeout}")
         if max_messages_per_connection is not None and max_messages_per_connection < 1:
@@ -266,9 +262,7 @@ class SMTPTransport(BaseTransport):
             encrypted = implicit
             if not implicit and self.security in ("starttls", "auto"):
                 if starttls_offered:
-                    with mapped(f"STARTTLS with {where}"):
-                        conn.starttls(context=self._ssl_context)
-                        conn.ehlo()
+                    self._starttls(conn, where)
                     encrypted = True
                 elif self.security == "starttls":
                     raise TLSError(f"{where} does not offer STARTTLS (security='starttls')")
@@ -288,6 +282,19 @@ class SMTPTransport(BaseTransport):
             raise
         logger.debug("connected to %s (encrypted=%s)", where, encrypted)
         return conn, starttls_offered
+
+    def _starttls(self, conn: smtplib.SMTP, where: str) -> None:
+        try:
+            with mapped(f"STARTTLS with {where}"):
+                conn.starttls(context=self._ssl_context)
+                conn.ehlo()
+        except TransientDeliveryError as exc:
+            # A server that rejects the handshake (no or a wrong client certificate
+            # under TLS 1.3) shows it only by hanging up: an account problem.
+            raise TLSError(
+                f"STARTTLS with {where}: the server closed the connection during TLS "
+                "negotiation (does it require a client certificate?)"
+            ) from exc.__cause__
 
     def _connection_for_send(self) -> tuple[smtplib.SMTP, bool]:
         """Return an open connection and whether it was used before."""
@@ -354,7 +361,8 @@ class SMTPTransport(BaseTransport):
     def _after_failure(self, exc: DeliveryError) -> None:
         """Keep the connection for the next message when the server only refused this one."""
         conn = self._conn
-        if conn is None or exc.smtp_code is None or exc.smtp_code == 421:
+        broken = isinstance(exc.__cause__, OSError | smtplib.SMTPServerDisconnected)
+        if conn is None or broken or exc.smtp_code == 421:
             self._drop(polite=False)
             return
         try:
@@ -369,10 +377,11 @@ class SMTPTransport(BaseTransport):
         :class:`StaleConnectionError` when the connection itself broke (the caller may
         retry on a fresh connection); nothing is retried after DATA was sent.
         """
-        options = self._mail_options(conn, message, data)
-        self._mail(conn, message.mail_from, options)
-        accepted, refused = self._rcpt(conn, message.recipients)
-        code, text = self._data(conn, data)
+        where = f"{self.host}:{self.port}"
+        options = mail_options(conn, message, data, where=where)
+        mail(conn, message.mail_from, options)
+        accepted, refused = rcpt(conn, message.recipients)
+        code, text = send_data(conn, data)
         return SendReceipt(
             message_id=message.message_id,
             transport=self.name,
@@ -381,84 +390,6 @@ class SMTPTransport(BaseTransport):
             reply_code=code,
             reply_text=text,
         )
-
-    def _mail_options(self, conn: smtplib.SMTP, message: OutgoingMessage, data: bytes) -> list[str]:
-        options: list[str] = []
-        if message.smtputf8:
-            if not conn.has_extn("smtputf8"):
-                raise PermanentDeliveryError(
-                    f"message {message.message_id} has a non-ASCII address and needs SMTPUTF8, "
-                    f"which {self.host}:{self.port} does not offer"
-                )
-            options.append("SMTPUTF8")
-        if conn.has_extn("8bitmime") and any(b > 127 for b in data):
-            options.append("BODY=8BITMIME")
-        if conn.has_extn("size"):
-            limit = conn.esmtp_features["size"].strip()
-            if limit.isdigit() and 0 < int(limit) < len(data):
-                raise PermanentDeliveryError(
-                    f"message {message.message_id} is {len(data)} bytes; "
-                    f"{self.host}:{self.port} accepts at most {limit}"
-                )
-            options.append(f"SIZE={len(data)}")
-        return options
-
-    def _mail(self, conn: smtplib.SMTP, mail_from: str, options: list[str]) -> None:
-        try:
-            code, text = conn.mail(mail_from, options)
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise StaleConnectionError(error_for_exception(exc, during="MAIL FROM")) from exc
-        except smtplib.SMTPException as exc:
-            raise error_for_exception(exc, during="MAIL FROM") from exc
-        if code == 421:  # often a server's idle timeout reported late: retry on a new connection
-            raise StaleConnectionError(error_for_reply(code, text, during="MAIL FROM"))
-        if code != 250:
-            raise error_for_reply(code, text, during="MAIL FROM")
-
-    def _rcpt(
-        self, conn: smtplib.SMTP, recipients: tuple[str, ...]
-    ) -> tuple[tuple[str, ...], tuple[RefusedRecipient, ...]]:
-        accepted: list[str] = []
-        refused: list[RefusedRecipient] = []
-        for address in recipients:
-            try:
-                code, text = conn.rcpt(address)
-            except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                raise StaleConnectionError(error_for_exception(exc, during=f"RCPT TO {address}")) from exc
-            except smtplib.SMTPException as exc:
-                raise error_for_exception(exc, during=f"RCPT TO {address}") from exc
-            if code == 421:
-                raise error_for_reply(code, text, during=f"RCPT TO {address}")
-            if code in (250, 251):
-                accepted.append(address)
-            else:
-                refused.append(refused_recipient(address, code, text))
-        if not accepted:
-            temporary = next((r for r in refused if r.code < 500), None)
-            if temporary is not None:  # a later try may get through; do not fail the message
-                raise error_for_reply(temporary.code, temporary.text, during=f"RCPT TO {temporary.address}")
-            listing = "; ".join(f"{r.address}: {r.code} {r.text}" for r in refused)
-            raise RecipientsRefusedError(f"every recipient was refused ({listing})", refused=refused)
-        return tuple(accepted), tuple(refused)
-
-    def _data(self, conn: smtplib.SMTP, data: bytes) -> tuple[int, str]:
-        try:
-            code, text = conn.data(data)
-        except smtplib.SMTPDataError as exc:
-            raise error_for_reply(exc.smtp_code, exc.smtp_error, during="DATA") from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            error = error_for_exception(exc, during="DATA")
-            if isinstance(error, TransientDeliveryError):
-                error = TransientDeliveryError(
-                    f"{error} - the server may or may not have accepted the message",
-                    smtp_code=error.smtp_code,
-                    enhanced_status=error.enhanced_status,
-                    server_text=error.server_text,
-                )
-            raise error from exc
-        if code != 250:
-            raise error_for_reply(code, text, during="end of DATA")
-        return code, decode_reply(text)
 
     # -- checking ---------------------------------------------------------------------------
 

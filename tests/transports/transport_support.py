@@ -1,12 +1,16 @@
-"""Messages shared by the transport tests."""
+"""Helpers shared by the transport tests: a realistic message, the TLS setup type."""
 
 from __future__ import annotations
 
+import ssl
+from dataclasses import dataclass
 from typing import Any
+
+import trustme
 
 from mailbill import Address, Attachment, OutgoingMessage
 
-__all__ = ["make_message"]
+__all__ = ["TLSSetup", "make_message"]
 
 
 def make_message(**overrides: Any) -> OutgoingMessage:
@@ -25,3 +29,13 @@ def make_message(**overrides: Any) -> OutgoingMessage:
     }
     fields.update(overrides)
     return OutgoingMessage(**fields)
+
+
+@dataclass(frozen=True)
+class TLSSetup:
+    """A test CA, a server context with a certificate for 127.0.0.1, and a client trusting it."""
+
+    ca: trustme.CA
+    server_context: ssl.SSLContext
+    client_context: ssl.SSLContext
+    ca_file: str
