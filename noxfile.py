@@ -62,7 +62,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def examples(session: nox.Session) -> None:
     """Run every script in examples/ (each must exit 0)."""
-    session.install("-e", ".[tests]")
+    session.install("-e", ".[tests,postgres]")
     for script in sorted((ROOT / "examples").glob("*.py")):
         session.log(f"running {script.name}")
         session.run("python", str(script), env=ENV)
