@@ -40,7 +40,11 @@ def main() -> int:
         print("this example needs PostgreSQL: set MAILBILL_TEST_POSTGRES to a DSN, e.g.")
         print("  MAILBILL_TEST_POSTGRES=postgresql://postgres@127.0.0.1:5432/test")
         return 0
-    import psycopg
+    try:
+        import psycopg
+    except ImportError:
+        print('this example needs psycopg: pip install "mailbill[postgres]"')
+        return 0
 
     schema = f"example_{uuid.uuid4().hex[:8]}"
     with PostgresOutbox(dsn, schema=schema) as outbox, psycopg.connect(dsn) as host:

@@ -221,3 +221,14 @@ def test_a_lost_listener_falls_back_to_polling_and_listens_again(pg_dsn: str, pg
         assert worker.wait_for_work(0.01) is False  # listening again
         ui.add(new_item(1, status=Status.RELEASED))
         assert worker.wait_for_work(5) is True
+
+
+def test_many_notices_wake_a_worker_once(pg_dsn: str, pg_schema: str) -> None:
+    """This test ensures that releasing many items one by one wakes a sleeping worker once, not once each."""
+    with PostgresOutbox(pg_dsn, schema=pg_schema) as worker, PostgresOutbox(pg_dsn, schema=pg_schema) as ui:
+        assert worker.wait_for_work(0.01) is False
+        items = ui.add_many([new_item(n) for n in range(30)])
+        assert ui.release([i.id for i in items]) == 30  # one transaction, one notice, per item
+        time.sleep(0.1)
+        assert worker.wait_for_work(1) is True
+        assert worker.wait_for_work(0.1) is False

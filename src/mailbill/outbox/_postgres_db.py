@@ -132,7 +132,12 @@ class Database:
                     if left <= 0 or (stop is not None and stop.is_set()):
                         return False
                     # short slices so that a stop request is seen within a quarter second
-                    for _ in listener.notifies(timeout=min(left, 0.25), stop_after=1):
+                    # run each generator to its end: psycopg allows one at a time per connection
+                    got = list(listener.notifies(timeout=min(left, 0.25), stop_after=1))
+                    if got:
+                        # a release of 2,000 items sends 2,000 notices: one wake-up is enough
+                        for _ in listener.notifies(timeout=0.01):
+                            pass
                         return True
             except self._pg.Error as exc:
                 # the database went away: sleep out the poll interval; the next call listens again
