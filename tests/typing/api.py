@@ -68,22 +68,3 @@ def pipelined_parallel(outbox: mailbill.SQLiteOutbox) -> mailbill.DispatchReport
         outbox, {"billing": connection}, rates={"billing": ["30 per minute"]}, parallel=3
     )
     return dispatcher.run_once()
-
-
-def send_with_transports(msg: mailbill.OutgoingMessage) -> list[mailbill.SendReceipt]:
-    smtp = mailbill.SMTPTransport.from_preset(
-        "microsoft365", username="billing@example.com", oauth2_token=lambda: "token"
-    )
-    relay = mailbill.SMTPTransport("relay.example.com", port=25, security="auto", timeout=10.0)
-    report: mailbill.SMTPServerReport = relay.check()
-    assert report.tls or not report.starttls_offered
-    drop = mailbill.FileDropTransport("/tmp/pickup", iis_pickup=True, subfolders="%Y-%m-%d")
-    outlook = mailbill.OutlookTransport(mode="draft", account="billing@example.com")
-    anything: mailbill.BaseTransport = mailbill.transport_from_url("memory:")
-    receipts = []
-    for transport in (smtp, relay, drop, outlook, anything):
-        with transport:
-            receipts.append(transport.send(msg))
-    caps: mailbill.Capabilities = drop.capabilities
-    assert caps.delivers is False
-    return receipts
