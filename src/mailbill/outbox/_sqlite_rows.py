@@ -63,7 +63,8 @@ def load_items(
     attempts: bool = True,
 ) -> list[OutboxItem]:
     """The items matching ``where``; with ``attempts=False`` their attempts are left empty."""
-    cols = _COLUMNS.format(message="message" if message else "NULL")
+    body = "(SELECT message FROM bodies WHERE item_id = items.id)"
+    cols = _COLUMNS.format(message=body if message else "NULL")
     rows = conn.execute(f"SELECT {cols} FROM items WHERE {where} {tail}", params).fetchall()  # noqa: S608
     if not rows:
         return []
@@ -126,11 +127,15 @@ def insert_item(conn: sqlite3.Connection, item: NewItem, version: int, at: datet
         "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (key, version) DO NOTHING",
-        (item.key, version, item.status.value, item.message, item.mail_from,
+        (item.key, version, item.status.value, b"", item.mail_from,
          json.dumps(list(item.recipients)), item.message_id, item.transport, int(item.smtputf8),
          item.batch, item.kind, item.reference, item.decision, item.reason, due, us(at), us(at)),
     )  # fmt: skip
-    return cursor.lastrowid if cursor.rowcount == 1 else None
+    if cursor.rowcount != 1:
+        return None
+    # The bytes live in ``bodies`` (see the schema): status changes then leave them be.
+    conn.execute("INSERT INTO bodies (item_id, message) VALUES (?, ?)", (cursor.lastrowid, item.message))
+    return cursor.lastrowid
 
 
 def inserted_item(item: NewItem, item_id: int, version: int, at: datetime) -> OutboxItem:
