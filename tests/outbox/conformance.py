@@ -145,6 +145,62 @@ class OutboxConformance:
         assert again[1].id == again[2].id
         assert sum(outbox.counts().values()) == 2
 
+    def test_add_many_returns_each_item_exactly_as_stored(self, outbox: Outbox) -> None:
+        """This test ensures that what add_many returns, new or already known, equals what get reads back."""
+        known = outbox.add(new_item(1))
+        utf8 = NewItem(
+            **{**_fields(new_item(4, batch=None)), "smtputf8": True, "mail_from": "rä@example.com"}
+        )
+        given = [
+            new_item(1),
+            new_item(2, status=Status.RELEASED),
+            new_item(3, transport="other"),
+            utf8,
+            NewItem.paper("invoice/5", "no e-mail address", reference="Invoice 5"),
+            new_item(2),
+        ]
+        returned = outbox.add_many(given)
+        assert returned[0] == known
+        assert returned[1] == returned[5]
+        for item in returned:
+            assert item == outbox.get(item.id)
+            assert item.message is not None
+        assert returned[3].smtputf8 is True
+        assert returned[3].batch is None
+        assert returned[1].next_attempt_at == returned[1].created_at
+        assert returned[4].status is Status.PAPER
+
+    def test_every_status_change_returns_the_item_exactly_as_stored(
+        self, make_outbox: MakeOutbox, clock: FakeClock
+    ) -> None:
+        """This test ensures that each mark_*, unclaim and release returns what get reads back afterwards."""
+        outbox = make_outbox(clock=clock.now, archive=True)
+        items = outbox.add_many([new_item(n, status=Status.RELEASED) for n in range(1, 5)])
+        later = clock.now() + timedelta(minutes=5, microseconds=7)
+        refused = RefusedRecipient("x@example.org", 550, "no such user", "5.1.1")
+        sent_receipt = SendReceipt("<m1@example.com>", "smtp", ("c1@example.org",), (refused,), 250, "OK")
+        changes = [
+            lambda: outbox.mark_sent(items[0].id, sent_receipt),
+            lambda: outbox.mark_deferred(items[1].id, "451 later", next_attempt_at=later, transport="smtp"),
+            lambda: outbox.mark_failed(items[2].id, RecipientsRefusedError("refused", refused=[refused])),
+            lambda: outbox.unclaim(items[3].id, error="421 busy", not_before=later),
+        ]
+        assert len(outbox.claim(10, lease_seconds=60)) == 4
+        for change in changes:
+            clock.advance(1.5)
+            returned = change()
+            assert returned == outbox.get(returned.id)
+            assert returned.message == outbox.get(returned.id).message is not None
+        paper = outbox.mark_paper(items[2].id, "no e-mail address")
+        assert paper == outbox.get(items[2].id)
+        assert outbox.release([items[2].id]) == 0
+        stored = outbox.get(items[0].id)
+        assert (stored.status, stored.sent_at, stored.attempts[-1].refused) == (
+            Status.SENT,
+            stored.updated_at,
+            (refused,),
+        )
+
     def test_unknown_ids_and_keys_raise_item_not_found(self, outbox: Outbox) -> None:
         """This test ensures that unknown ids and keys raise ItemNotFoundError."""
         with pytest.raises(ItemNotFoundError):

@@ -104,3 +104,58 @@ def test_last_sent_answers_for_many_keys(tmp_path: Path) -> None:
         assert len(last) == 600
         assert "invoice/2" in last
         assert "invoice/1" not in last
+
+
+def test_a_version_1_file_is_migrated_with_its_bytes(tmp_path: Path) -> None:
+    """This test ensures that a file from before the bytes moved to their own table keeps every message."""
+    from mailbill.outbox._sqlite_schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    old = new_item(1, status=Status.RELEASED)
+    conn.execute(
+        "INSERT INTO items (key, version, status, message, mail_from, recipients, message_id, transport, "
+        "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at) "
+        "VALUES (?, 1, 'released', ?, ?, '[\"c1@example.org\"]', ?, 'smtp', 0, 'b1', 'invoice', "
+        "'', '{}', '', 0, 0, 0)",
+        (old.key, old.message, old.mail_from, old.message_id),
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with SQLiteOutbox(path) as outbox:
+        assert outbox.get_by_key(old.key).message == old.message
+        (claimed,) = outbox.claim(1, lease_seconds=60)
+        assert claimed.message == old.message
+        assert outbox.mark_sent(claimed.id, receipt(old.message_id)).message == old.message
+        raw = outbox._conn()
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert raw.execute("SELECT length(message) FROM items").fetchall() == [(0,)]
+
+
+def test_status_changes_do_not_write_the_message_again(tmp_path: Path) -> None:
+    """This test ensures that claiming and marking a 200 KB message writes far less than its size."""
+    big = new_item(1, status=Status.RELEASED)
+    big = type(big)(**{**{f: getattr(big, f) for f in big.__dataclass_fields__}, "message": b"x" * 200_000})
+    with SQLiteOutbox(tmp_path / "o.db", durable=False) as outbox:
+        stored = outbox.add(big)
+        wal = tmp_path / "o.db-wal"
+        before = wal.stat().st_size
+        outbox.claim(1, lease_seconds=60)
+        sent = outbox.mark_sent(stored.id, receipt(big.message_id))
+        assert sent.message == big.message
+        assert wal.stat().st_size - before < 50_000
+
+
+def test_purging_an_item_deletes_its_bytes(tmp_path: Path) -> None:
+    """This test ensures that purged items leave no message bytes behind."""
+    from datetime import UTC, datetime, timedelta
+
+    with SQLiteOutbox(tmp_path / "o.db") as outbox:
+        item = outbox.add(new_item(1, status=Status.RELEASED))
+        outbox.claim(1, lease_seconds=60)
+        outbox.mark_sent(item.id, receipt(item.message_id))
+        assert outbox.purge(datetime.now(UTC) + timedelta(days=1)) == 1
+        assert outbox._conn().execute("SELECT count(*) FROM bodies").fetchone() == (0,)

@@ -11,7 +11,17 @@ from typing import Any
 from mailbill.errors import ItemNotFoundError, RefusedRecipient
 from mailbill.outbox._model import Attempt, NewItem, OutboxItem, Status
 
-__all__ = ["Tx", "dt", "insert_attempt", "insert_item", "load_items", "load_one", "us"]
+__all__ = [
+    "Tx",
+    "dt",
+    "insert_attempt",
+    "insert_item",
+    "inserted_item",
+    "load_attempts",
+    "load_items",
+    "load_one",
+    "us",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = (
@@ -44,13 +54,36 @@ def dt_req(value: int) -> datetime:
 
 
 def load_items(
-    conn: sqlite3.Connection, where: str, params: Sequence[Any], *, message: bool, tail: str = ""
+    conn: sqlite3.Connection,
+    where: str,
+    params: Sequence[Any],
+    *,
+    message: bool,
+    tail: str = "",
+    attempts: bool = True,
 ) -> list[OutboxItem]:
-    cols = _COLUMNS.format(message="message" if message else "NULL")
+    """The items matching ``where``; with ``attempts=False`` their attempts are left empty."""
+    body = "(SELECT message FROM bodies WHERE item_id = items.id)"
+    cols = _COLUMNS.format(message=body if message else "NULL")
     rows = conn.execute(f"SELECT {cols} FROM items WHERE {where} {tail}", params).fetchall()  # noqa: S608
     if not rows:
         return []
-    attempts: dict[int, list[Attempt]] = {row[0]: [] for row in rows}
+    history = load_attempts(conn, [row[0] for row in rows] if attempts else [])
+    return [
+        OutboxItem(
+            id=r[0], key=r[1], version=r[2], status=Status(r[3]), message=r[4], mail_from=r[5],
+            recipients=tuple(json.loads(r[6])), message_id=r[7], transport=r[8], smtputf8=bool(r[9]),
+            batch=r[10], kind=r[11], reference=r[12], decision=r[13], reason=r[14],
+            attempts=tuple(history.get(r[0], ())), next_attempt_at=dt(r[15]), lease_until=dt(r[16]),
+            created_at=dt_req(r[17]), updated_at=dt_req(r[18]), sent_at=dt(r[19]),
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def load_attempts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[Attempt]]:
+    """The attempts of each item, oldest first (an empty list for an item with none)."""
+    attempts: dict[int, list[Attempt]] = {item_id: [] for item_id in ids}
     ids = list(attempts)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -61,16 +94,7 @@ def load_items(
             attempts[a[0]].append(
                 Attempt(dt_req(a[1]), a[2], Status(a[3]), a[4], a[5], a[6], a[7], a[8], refused)
             )
-    return [
-        OutboxItem(
-            id=r[0], key=r[1], version=r[2], status=Status(r[3]), message=r[4], mail_from=r[5],
-            recipients=tuple(json.loads(r[6])), message_id=r[7], transport=r[8], smtputf8=bool(r[9]),
-            batch=r[10], kind=r[11], reference=r[12], decision=r[13], reason=r[14],
-            attempts=tuple(attempts[r[0]]), next_attempt_at=dt(r[15]), lease_until=dt(r[16]),
-            created_at=dt_req(r[17]), updated_at=dt_req(r[18]), sent_at=dt(r[19]),
-        )
-        for r in rows
-    ]  # fmt: skip
+    return attempts
 
 
 def load_one(conn: sqlite3.Connection, item_id: int) -> OutboxItem:
@@ -95,16 +119,41 @@ def insert_attempt(conn: sqlite3.Connection, item_id: int, a: Attempt) -> None:
     )  # fmt: skip
 
 
-def insert_item(conn: sqlite3.Connection, item: NewItem, version: int, at: datetime) -> None:
+def insert_item(conn: sqlite3.Connection, item: NewItem, version: int, at: datetime) -> int | None:
+    """Insert ``item`` unless its key and version are taken; return the new row's id, else ``None``."""
     due = us(at) if item.status is Status.RELEASED else None
-    conn.execute(
+    cursor = conn.execute(
         "INSERT INTO items (key, version, status, message, mail_from, recipients, message_id, transport, "
         "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (key, version) DO NOTHING",
-        (item.key, version, item.status.value, item.message, item.mail_from,
+        (item.key, version, item.status.value, b"", item.mail_from,
          json.dumps(list(item.recipients)), item.message_id, item.transport, int(item.smtputf8),
          item.batch, item.kind, item.reference, item.decision, item.reason, due, us(at), us(at)),
+    )  # fmt: skip
+    if cursor.rowcount != 1:
+        return None
+    # The bytes live in ``bodies`` (see the schema): status changes then leave them be.
+    conn.execute("INSERT INTO bodies (item_id, message) VALUES (?, ?)", (cursor.lastrowid, item.message))
+    return cursor.lastrowid
+
+
+def inserted_item(item: NewItem, item_id: int, version: int, at: datetime) -> OutboxItem:
+    """The item :func:`insert_item` just stored, as :func:`load_items` would read it back.
+
+    Built from what was written, so adding does not read the message bytes
+    back; every value goes through the same conversions as a stored row.
+    """
+    micros = us(at)
+    assert micros is not None
+    stamp = dt_req(micros)
+    return OutboxItem(
+        id=item_id, key=item.key, version=version, status=item.status, message=bytes(item.message),
+        mail_from=item.mail_from, recipients=tuple(json.loads(json.dumps(list(item.recipients)))),
+        message_id=item.message_id, transport=item.transport, smtputf8=bool(int(item.smtputf8)),
+        batch=item.batch, kind=item.kind, reference=item.reference, decision=item.decision,
+        reason=item.reason, attempts=(), next_attempt_at=stamp if item.status is Status.RELEASED else None,
+        lease_until=None, created_at=stamp, updated_at=stamp, sent_at=None,
     )  # fmt: skip
 
 

@@ -70,6 +70,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             added_at INTEGER NOT NULL
         )""",
     ),
+    # The message bytes move to a table of their own. SQLite rewrites a whole row
+    # when an update changes its size, so with the bytes in ``items`` every claim
+    # and every status change copied the ~50 KB message again (and flushed it).
+    # ``items.message`` stays, always empty, because SQLite cannot drop a NOT NULL
+    # column without rebuilding the table.
+    (
+        """CREATE TABLE bodies (
+            item_id INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+            message BLOB NOT NULL
+        )""",
+        "INSERT INTO bodies (item_id, message) SELECT id, message FROM items",
+        "UPDATE items SET message = x''",
+    ),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).

@@ -18,6 +18,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,18 @@ from mailbill.outbox._model import (
     SuppressionReason,
     check_transition,
 )
-from mailbill.outbox._sqlite_rows import Tx, dt_req, insert_attempt, insert_item, load_items, load_one, us
+from mailbill.outbox._sqlite_rows import (
+    Tx,
+    dt,
+    dt_req,
+    insert_attempt,
+    insert_item,
+    inserted_item,
+    load_attempts,
+    load_items,
+    load_one,
+    us,
+)
 from mailbill.outbox._sqlite_schema import migrate
 from mailbill.outbox.base import _UNSET, Clock, Outbox, address_key, utc_now
 
@@ -127,8 +139,13 @@ class SQLiteOutbox(Outbox):
         result = []
         with self._write() as conn:
             for item in items:
-                insert_item(conn, item, 1, at)
-                stored = self._latest(conn, item.key)
+                item_id = insert_item(conn, item, 1, at)
+                # A new row is returned as written; a known key returns what is stored.
+                stored = (
+                    inserted_item(item, item_id, 1, at)
+                    if item_id is not None
+                    else self._latest(conn, item.key)
+                )
                 assert stored is not None
                 result.append(stored)
         return result
@@ -333,39 +350,45 @@ class SQLiteOutbox(Outbox):
         archive_reply: str | None = None,
     ) -> OutboxItem:
         with self._write() as conn:
-            row = conn.execute("SELECT status FROM items WHERE id = ?", (item_id,)).fetchone()
-            if row is None:
+            found = load_items(conn, "id = ?", (item_id,), message=True, attempts=False)
+            if not found:
                 raise ItemNotFoundError(f"no outbox item has id {item_id}")
-            old = Status(row[0])
+            item = found[0]
+            old = item.status
             check_transition(item_id, old, new)
             if allowed_from is not None and old not in allowed_from:
                 raise InvalidTransitionError(
                     f"outbox item {item_id}: {old.value} cannot be changed to {new.value} this way"
                 )
+            # The row after the change is built from the row read above, with every
+            # value written going through the same conversion a read-back would.
+            changes: dict[str, Any] = {"status": new, "updated_at": dt(us(now)), "lease_until": None}
             sets = ["status = ?", "updated_at = ?", "lease_until = NULL"]
             params: list[Any] = [new.value, us(now)]
             if next_attempt_at is not _UNSET:
                 sets.append("next_attempt_at = ?")
                 params.append(us(next_attempt_at))
+                changes["next_attempt_at"] = dt(us(next_attempt_at))
             if reason is not None:
                 sets.append("reason = ?")
                 params.append(reason)
+                changes["reason"] = reason
             if sent_at is not None:
                 sets.append("sent_at = ?")
                 params.append(us(sent_at))
+                changes["sent_at"] = dt(us(sent_at))
             conn.execute(f"UPDATE items SET {', '.join(sets)} WHERE id = ?", [*params, item_id])  # noqa: S608
             if attempt is not None:
                 insert_attempt(conn, item_id, attempt)
             if archive_reply is not None and self.archive:
-                data, message_id = conn.execute(
-                    "SELECT message, message_id FROM items WHERE id = ?", (item_id,)
-                ).fetchone()
+                data = item.message or b""
                 conn.execute(
                     "INSERT OR REPLACE INTO archive (item_id, message_id, sha256, data, reply, archived_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (item_id, message_id, ArchiveEntry.digest(data), data, archive_reply, us(now)),
+                    (item_id, item.message_id, ArchiveEntry.digest(data), data, archive_reply, us(now)),
                 )
-            return load_one(conn, item_id)
+            changes["attempts"] = tuple(load_attempts(conn, [item_id])[item_id])
+            return replace(item, **changes)
 
     def release(
         self, item_ids: Iterable[int] = (), /, *, batch: str | None = None, now: datetime | None = None

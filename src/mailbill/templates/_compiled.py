@@ -110,6 +110,8 @@ def render_part(
         assert isinstance(ctx, GuardedContext)
         ctx.mb_formatter = formatter
         chunks: list[str] = []
+        append = chunks.append
+        charge = ctx.mb_budget.charge
         size = 0
         # Streamed, so output growing past the limit stops the loop producing it.
         for chunk in part.template.root_render_func(ctx):
@@ -118,8 +120,8 @@ def render_part(
                 raise TemplateSecurityError(
                     f"{name}: the output is longer than {max_output_chars} characters", template=name
                 )
-            ctx.mb_budget.charge()
-            chunks.append(chunk)
+            charge()
+            append(chunk)
         return "".join(chunks)
     except MailbillError:
         raise

@@ -57,17 +57,18 @@ class Limits:
 class _Budget:
     """The work left for one render; charged by every guarded operation."""
 
-    __slots__ = ("_clock", "_deadline", "_limits", "_operations")
+    __slots__ = ("_clock", "_deadline", "_limits", "_max_operations", "_operations")
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self._clock = limits.clock
         self._deadline = limits.clock() + limits.max_seconds
+        self._max_operations = limits.max_operations
         self._operations = 0
 
     def charge(self, count: int = 1) -> None:
         self._operations += count
-        if self._operations > self._limits.max_operations:
+        if self._operations > self._max_operations:
             raise SecurityError(
                 f"the template did more than {self._limits.max_operations} operations (a runaway loop?)"
             )

@@ -9,15 +9,11 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_skeleton, format_time
-from babel.numbers import (
-    UnknownCurrencyError,
-    format_currency,
-    format_decimal,
-    format_percent,
-    validate_currency,
-)
+from babel.numbers import UnknownCurrencyError, format_currency, validate_currency
 from jinja2.runtime import Context, Undefined
 from jinja2.utils import pass_context
+
+from mailbill.templates._numbers import NumberFormats
 
 __all__ = ["LocaleFormatter", "locale_filters"]
 
@@ -30,34 +26,50 @@ class LocaleFormatter:
     Args:
         locale: The babel locale.
         tzinfo: The time zone date-times are shown in.
+        numbers: The prepared number patterns of ``locale``, shared between
+            renders (default: a new, empty set).
     """
 
-    __slots__ = ("locale", "tzinfo")
+    __slots__ = ("_numbers", "locale", "tzinfo")
 
-    def __init__(self, locale: Locale, tzinfo: dt.tzinfo) -> None:
+    def __init__(self, locale: Locale, tzinfo: dt.tzinfo, *, numbers: NumberFormats | None = None) -> None:
         self.locale = locale
         self.tzinfo = tzinfo
+        self._numbers = NumberFormats(locale) if numbers is None else numbers
 
     def money(self, value: object, currency: str, format: str | None = None) -> str:
         """``{{ total|money("SEK") }}`` -> ``1 234,50 kr`` in Swedish."""
         code = str(currency).upper()
+        custom = format is not None and not isinstance(format, str)  # left to babel's own checks
+        prepared = None if custom else self._numbers.get("money", code, format or None)
+        if prepared is None:  # a currency is prepared only once it is known to be valid
+            self._known(code, currency)
+            number = _number(value, "money")
+            if custom:
+                return format_currency(number, code, format=format, locale=self.locale)
+            return self._numbers.prepare("money", code, format or None).format(number)
+        return prepared.format(_number(value, "money"))
+
+    @staticmethod
+    def _known(code: str, currency: object) -> None:
         try:
             validate_currency(code)
         except UnknownCurrencyError:
             raise ValueError(f"money: unknown currency {currency!r}") from None
-        return format_currency(_number(value, "money"), code, format=format, locale=self.locale)
 
     def number(self, value: object, decimals: int | None = None) -> str:
         """``{{ 1234.5|number }}`` -> ``1 234,5`` in Swedish; ``decimals`` fixes the fraction digits."""
         pattern = None if decimals is None else "#,##0" + ("." + "0" * int(decimals) if decimals else "")
-        return format_decimal(_number(value, "number"), format=pattern, locale=self.locale)
+        number = _number(value, "number")
+        return self._numbers.get_or_prepare("number", None, pattern).format(number)
 
     def percent(self, value: object, decimals: int | None = None) -> str:
         """``{{ 0.25|percent }}`` -> ``25 %`` in Swedish (the value is a fraction)."""
         pattern = (
             None if decimals is None else "#,##0" + ("." + "0" * int(decimals) if decimals else "") + "%"
         )
-        return format_percent(_number(value, "percent"), format=pattern, locale=self.locale)
+        number = _number(value, "percent")
+        return self._numbers.get_or_prepare("percent", None, pattern).format(number)
 
     def date(self, value: object, format: str = "medium") -> str:
         """A date: ``"short"``, ``"medium"``, ``"long"``, ``"full"`` or a CLDR pattern."""

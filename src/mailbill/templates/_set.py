@@ -25,6 +25,7 @@ from mailbill.templates._languages import (
     normalize_language,
 )
 from mailbill.templates._loaders import TemplateLoader, TemplateSource, validate_kind
+from mailbill.templates._numbers import NumberFormats
 
 if TYPE_CHECKING:
     from mailbill.templates._check import CheckReport
@@ -146,6 +147,7 @@ class Templates:
         self._cache: OrderedDict[tuple[bool, bool, str, str], CompiledPart] = OrderedDict()
         self._cache_size = cache_size
         self._locales: dict[str, Locale] = {}
+        self._numbers: dict[Locale, NumberFormats] = {}
         # Hosts render from worker threads; the caches are shared, so they are guarded.
         self._lock = threading.Lock()
 
@@ -292,7 +294,10 @@ class Templates:
     def _formatter(self, used: str, requested: str | None) -> LocaleFormatter:
         with self._lock:
             locale = formatting_locale(used, requested, self._locales)
-        return LocaleFormatter(locale, self._tzinfo)
+            numbers = self._numbers.get(locale)
+            if numbers is None:
+                numbers = self._numbers[locale] = NumberFormats(locale)
+        return LocaleFormatter(locale, self._tzinfo, numbers=numbers)
 
     def _render(
         self, kind: str, language: str | None, context: Mapping[str, object], *, strict: bool

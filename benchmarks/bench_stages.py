@@ -1,0 +1,107 @@
+"""CPU time per message of each stage of mailbill's pipeline, one stage at a time.
+
+Every stage runs over all invoices before the next starts (``time.process_time``,
+one process), so each number is that stage's own cost: rendering, the PDF
+check, building and composing the message, the SQLite outbox (add, claim, mark
+sent), reading the stored item back, and sending it to the loopback sink
+(``_sink.py``, PIPELINING offered). The render of the same templates with plain
+jinja2 and babel is given for comparison.
+
+Run: ``python benchmarks/bench_stages.py [--quick] [--count N] [--durable]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import _invoice as inv
+from _harness import machine, table
+from _sink import Sink
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages (300)")
+    parser.add_argument("--count", type=int, help="messages (default 1000)")
+    parser.add_argument("--durable", action="store_true", help="SQLiteOutbox(durable=True)")
+    args = parser.parse_args()
+    count = args.count or (300 if args.quick else 1000)
+
+    from mailbill import Address, Attachment, NewItem, OutgoingMessage, SMTPTransport, SQLiteOutbox, Status
+    from mailbill._rebuild import message_from_item
+
+    pdf = inv.make_pdf()
+    templates = inv.mailbill_templates()
+    plain = inv.PlainRenderer()
+    records = [inv.record(n) for n in range(count)]
+    sender = Address(inv.SENDER, inv.SENDER_NAME)
+    times: dict[str, float] = {}
+
+    def stage(name: str, work: Callable[[Any], Any], inputs: Iterable[Any]) -> list[Any]:
+        start = time.process_time()
+        out = [work(x) for x in inputs]
+        times[name] = (time.process_time() - start) / count * 1e3
+        return out
+
+    def language(r: dict[str, Any]) -> str:
+        return str(r["locale"]).replace("_", "-")
+
+    for r in records[:30]:  # warm-up: compile the templates, load the locales
+        templates.render("invoice", language(r), r)
+        plain.render(r)
+    rendered = stage(
+        "render with Templates (sandboxed Jinja + babel)",
+        lambda r: templates.render("invoice", language(r), r),
+        records,
+    )
+    stage("the same templates with plain jinja2 + babel", plain.render, records)
+    attachments = stage(
+        "Attachment (the PDF is checked with pypdf)",
+        lambda r: Attachment(f"Rechnung_{r['number']}_{r['customer']}.pdf", pdf, "application/pdf"),
+        records,
+    )
+    messages = stage(
+        "OutgoingMessage",
+        lambda n: OutgoingMessage(
+            sender=sender,
+            to=(Address(records[n]["email"], records[n]["customer"]),),
+            subject=rendered[n].subject,
+            text=rendered[n].text,
+            html=rendered[n].html,
+            attachments=(attachments[n],),
+            business_key=f"invoice/{records[n]['number']}",
+        ),
+        range(count),
+    )
+    stage("compose (as_bytes)", lambda m: m.as_bytes(), messages)
+    items = [NewItem.from_message(m, kind="invoice", status=Status.RELEASED) for m in messages]
+    with tempfile.TemporaryDirectory() as tmp, Sink() as sink:
+        outbox = SQLiteOutbox(Path(tmp) / "outbox.sqlite3", durable=args.durable)
+        try:
+            stage("outbox add_many (100 at a time)", lambda s: outbox.add_many(items[s : s + 100]),
+                  range(0, count, 100))  # fmt: skip
+            batches = stage("outbox claim (20 at a time)", lambda _: outbox.claim(20, lease_seconds=60),
+                            range(0, count, 20))  # fmt: skip
+            claimed = [item for batch in batches for item in batch]
+            back = stage("read back (headers only)", lambda i: message_from_item(i, bodies=False), claimed)
+            transport = SMTPTransport("127.0.0.1", port=sink.port, security="none")
+            try:
+                receipts = stage("SMTPTransport.send (pipelined)", transport.send, back)
+            finally:
+                transport.close()
+            stage("outbox mark_sent", lambda pair: outbox.mark_sent(pair[0].id, pair[1]),
+                  list(zip(claimed, receipts, strict=True)))  # fmt: skip
+        finally:
+            outbox.close()
+    print(f"bench_stages: {count} invoices, SQLiteOutbox(durable={args.durable}); {machine()}")
+    print(table(["stage", "CPU ms/message"], [[name, f"{ms:.2f}"] for name, ms in times.items()]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
