@@ -130,6 +130,7 @@ def _cmd_show(outbox: Outbox, ref: str) -> int:
 
 def _cmd_dispatch(args: argparse.Namespace) -> int:
     from mailbill._dispatch import Dispatcher
+    from mailbill._retry import RetryPolicy
     from mailbill.transports import transport_from_url
 
     config = _config(args)
@@ -152,6 +153,7 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
             # a shared outbox (PostgreSQL) also shares the rate limits between all its workers
             limiter_factory=getattr(outbox, "rate_limiter", None),
             rates={s.name: s.rates for s in config.transports},
+            retry=RetryPolicy(max_attempts=config.dispatch.max_attempts),
             lease_seconds=config.dispatch.lease_seconds,
             batch_size=config.dispatch.batch_size,
             on_event=lambda e: print(f"{e.item_id:>6} {e.key:<28} {e.old.value} -> {e.new.value} {e.detail}"),

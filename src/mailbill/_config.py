@@ -182,7 +182,12 @@ class Config:
         return cls(
             outbox=outbox,
             transports=tuple(transports),
-            dispatch=DispatchSettings(**values),  # type: ignore[arg-type]
+            dispatch=DispatchSettings(
+                poll_interval=float(values["poll_interval"]),
+                batch_size=int(values["batch_size"]),
+                lease_seconds=float(values["lease_seconds"]),
+                max_attempts=int(values["max_attempts"]),
+            ),
         )
 
     @classmethod

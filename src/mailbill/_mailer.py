@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from mailbill._decision import Decision, decide
 from mailbill._dispatch import Dispatcher, DispatchEvent, DispatchReport, TransportSource
@@ -193,7 +193,7 @@ class Mailer:
         review: bool = True,
         context: Mapping[str, object] | None = None,
         on_event: Callable[[DispatchEvent], None] | None = None,
-        dispatcher_options: Mapping[str, object] | None = None,
+        dispatcher_options: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(outbox, Outbox):
             raise ConfigurationError(f"Mailer needs an Outbox, got {type(outbox).__name__}")
@@ -214,7 +214,7 @@ class Mailer:
             rates=rates,
             retry=retry,
             on_event=on_event,
-            **dict(dispatcher_options or {}),  # type: ignore[arg-type]
+            **dict(dispatcher_options or {}),
         )
 
     def __repr__(self) -> str:
