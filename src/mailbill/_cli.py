@@ -13,10 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mailbill._config import Config, mask_url
+from mailbill._config import Config
 from mailbill._version import __version__
 from mailbill.errors import ConfigurationError, ItemNotFoundError, MailbillError
 from mailbill.outbox import Outbox, OutboxItem, Status, outbox_from_url
+from mailbill.transports import mask_url
 
 __all__ = ["main"]
 

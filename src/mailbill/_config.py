@@ -14,22 +14,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from mailbill.errors import ConfigurationError
+from mailbill.transports import mask_url
 
 __all__ = ["Config", "DispatchSettings", "TransportSettings"]
 
 
 DEFAULT_OUTBOX = "sqlite:///mailbill-outbox.db"
-
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (for repr and logs)."""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
 
 
 def _check_keys(section: Mapping[str, object], allowed: set[str], where: str) -> None:

@@ -27,11 +27,14 @@ from mailbill.outbox._model import OutboxItem
 __all__ = ["message_from_item"]
 
 
-def _addresses(msg: EmailMessage, name: str) -> list[Address]:
-    header = msg[name]
-    if header is None or not isinstance(header, AddressHeader):
+def _header_addresses(header: object) -> list[Address]:
+    if not isinstance(header, AddressHeader):
         return []
     return [Address(a.addr_spec, a.display_name or "") for a in header.addresses if a.addr_spec]
+
+
+def _addresses(msg: EmailMessage, name: str) -> list[Address]:
+    return _header_addresses(msg[name])
 
 
 def _attachments(parsed: EmailMessage, bodies: Collection[object]) -> tuple[Attachment, ...]:
@@ -92,7 +95,7 @@ def _header_fields(block: bytes) -> tuple[list[Address], list[Address], list[Add
             continue
         header = factory(key, raw[key])
         assert isinstance(header, AddressHeader)
-        lists.append([Address(a.addr_spec, a.display_name or "") for a in header.addresses if a.addr_spec])
+        lists.append(_header_addresses(header))
     subject = str(factory("subject", raw["subject"])) if "subject" in raw else ""
     return lists[0], lists[1], lists[2], subject
 
@@ -136,12 +139,6 @@ def message_from_item(
         else:
             parsed = email.parser.HeaderParser(policy=email.policy.default).parsestr(source)
         assert isinstance(parsed, EmailMessage)
-        senders = _addresses(parsed, "From")
-        sender = senders[0] if senders else Address(item.mail_from)
-        to = [a for a in _addresses(parsed, "To") if a.envelope in allowed]
-        cc = [a for a in _addresses(parsed, "Cc") if a.envelope in allowed]
-        shown = {a.envelope for a in (*to, *cc)}
-        bcc = [Address(r) for r in allowed if r not in shown]
         text = html = None
         attachments: tuple[Attachment, ...] = ()
         if bodies:
@@ -150,27 +147,22 @@ def message_from_item(
             text = text_part.get_content() if isinstance(text_part, EmailMessage) else None
             html = html_part.get_content() if isinstance(html_part, EmailMessage) else None
             attachments = _attachments(parsed, [p for p in (text_part, html_part) if p is not None])
-        message = OutgoingMessage(
-            sender=sender,
-            to=tuple(to),
-            cc=tuple(cc),
-            bcc=tuple(bcc),
-            reply_to=tuple(_addresses(parsed, "Reply-To")),
+        return _envelope_message(
+            item,
+            allowed,
+            senders=_addresses(parsed, "From"),
+            to_all=_addresses(parsed, "To"),
+            cc_all=_addresses(parsed, "Cc"),
             subject=str(parsed.get("Subject", "")),
+            reply_to=_addresses(parsed, "Reply-To"),
             text=text,
             html=html,
             attachments=attachments,
-            message_id=item.message_id,
-            business_key=item.key,
-            envelope_sender=None if item.mail_from == sender.envelope else Address(item.mail_from),
         )
     except DocumentError:
         raise
     except Exception as exc:  # any parse problem makes this one item unsendable, not the run
         raise DocumentError(f"outbox item {item.id}: stored message cannot be read back: {exc}") from exc
-    # the stored bytes are what goes out, byte for byte (same Message-ID on every retry)
-    message._cache["bytes"] = item.message
-    return message
 
 
 def _envelope_message(
@@ -181,8 +173,16 @@ def _envelope_message(
     to_all: list[Address],
     cc_all: list[Address],
     subject: str,
+    reply_to: list[Address] | None = None,
+    text: str | None = None,
+    html: str | None = None,
+    attachments: tuple[Attachment, ...] = (),
 ) -> OutgoingMessage:
-    """The message for a byte transport: headers read back, no bodies, the stored bytes."""
+    """The message for ``item`` from what was read back, sending the stored bytes unchanged.
+
+    Only the recipients still ``allowed`` are kept; an allowed envelope recipient
+    in neither To nor Cc was a Bcc.
+    """
     sender = senders[0] if senders else Address(item.mail_from)
     to = [a for a in to_all if a.envelope in allowed]
     cc = [a for a in cc_all if a.envelope in allowed]
@@ -192,10 +192,15 @@ def _envelope_message(
         to=tuple(to),
         cc=tuple(cc),
         bcc=tuple(Address(r) for r in allowed if r not in shown),
+        reply_to=tuple(reply_to or ()),
         subject=subject,
+        text=text,
+        html=html,
+        attachments=attachments,
         message_id=item.message_id,
         business_key=item.key,
         envelope_sender=None if item.mail_from == sender.envelope else Address(item.mail_from),
     )
+    # the stored bytes are what goes out, byte for byte (same Message-ID on every retry)
     message._cache["bytes"] = item.message
     return message
