@@ -137,9 +137,11 @@ def load_ids(
     return load(db, conn, sql.SQL("id = ANY(%s)"), (list(ids),), message=message)
 
 
-def one(db: Database, conn: psycopg.Connection[Any], item_id: int) -> OutboxItem:
+def one(
+    db: Database, conn: psycopg.Connection[Any], item_id: int, *, message: bool = True
+) -> OutboxItem:
     """One item with its bytes, or ItemNotFoundError."""
-    found = load_ids(db, conn, [item_id], message=True)
+    found = load_ids(db, conn, [item_id], message=message)
     if not found:
         raise ItemNotFoundError(f"no outbox item has id {item_id}")
     return found[0]

@@ -288,7 +288,8 @@ class Outbox:
         and ``sent_at`` when given; append ``attempt`` when given; and when
         ``archive_reply`` is given and :attr:`archive` is on, store an
         :class:`ArchiveEntry` of the item's bytes. Returns the item after the
-        change, with bytes.
+        change, without its bytes (``message`` is ``None``; :meth:`get` reads
+        them): a dispatcher records thousands of changes and needs none of them.
         """
         raise NotImplementedError
 

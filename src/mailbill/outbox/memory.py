@@ -272,7 +272,7 @@ class MemoryOutbox(Outbox):
                     archive_reply,
                     now,
                 )
-            return updated
+            return dataclasses.replace(updated, message=None)
 
     def is_suppressed(self, address: Address | str, /) -> SuppressionEntry | None:
         """The entry blocking ``address``, or ``None``."""

@@ -398,7 +398,7 @@ class PostgresOutbox(Outbox):
                 )
             if new is Status.RELEASED:
                 self._db.notify(conn)
-            return one(self._db, conn, item_id)
+            return one(self._db, conn, item_id, message=False)
 
     # -- notification and shared limits ---------------------------------------------------
 

@@ -350,7 +350,8 @@ class SQLiteOutbox(Outbox):
         archive_reply: str | None = None,
     ) -> OutboxItem:
         with self._write() as conn:
-            found = load_items(conn, "id = ?", (item_id,), message=True, attempts=False)
+            archiving = archive_reply is not None and self.archive
+            found = load_items(conn, "id = ?", (item_id,), message=archiving, attempts=False)
             if not found:
                 raise ItemNotFoundError(f"no outbox item has id {item_id}")
             item = found[0]
@@ -362,7 +363,9 @@ class SQLiteOutbox(Outbox):
                 )
             # The row after the change is built from the row read above, with every
             # value written going through the same conversion a read-back would.
-            changes: dict[str, Any] = {"status": new, "updated_at": dt(us(now)), "lease_until": None}
+            changes: dict[str, Any] = {
+                "status": new, "updated_at": dt(us(now)), "lease_until": None, "message": None,
+            }  # fmt: skip
             sets = ["status = ?", "updated_at = ?", "lease_until = NULL"]
             params: list[Any] = [new.value, us(now)]
             if next_attempt_at is not _UNSET:
@@ -380,7 +383,7 @@ class SQLiteOutbox(Outbox):
             conn.execute(f"UPDATE items SET {', '.join(sets)} WHERE id = ?", [*params, item_id])  # noqa: S608
             if attempt is not None:
                 insert_attempt(conn, item_id, attempt)
-            if archive_reply is not None and self.archive:
+            if archiving:
                 data = item.message or b""
                 conn.execute(
                     "INSERT OR REPLACE INTO archive (item_id, message_id, sha256, data, reply, archived_at) "
