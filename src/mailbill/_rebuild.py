@@ -5,8 +5,10 @@ bytes (``as_bytes()`` returns them), with the stored envelope. How much is read
 back depends on the transport:
 
 - a transport that sends the bytes (SMTP, file drop, memory) gets the headers
-  only (addresses and subject, for its logs and receipts): parsing the bodies
-  and attachments of every message would cost more than composing them did;
+  only (addresses and subject, for its logs and receipts): those stored with
+  the item (``OutboxItem.headers``) when there, else parsed from the bytes;
+  parsing the bodies and attachments of every message would cost more than
+  composing them did;
 - a transport that rebuilds the message from fields (Outlook) gets everything:
   text and HTML bodies, attachments and inline images with their Content-IDs.
 """
@@ -20,6 +22,7 @@ from collections.abc import Collection
 from email.headerregistry import AddressHeader
 from email.message import EmailMessage
 
+from mailbill import _stored_headers as stored_headers
 from mailbill._models import Address, Attachment, OutgoingMessage
 from mailbill.errors import DocumentError
 from mailbill.outbox._model import OutboxItem
@@ -120,6 +123,12 @@ def message_from_item(
     if not allowed:
         raise DocumentError(f"outbox item {item.id} has no recipient left to send to")
     if not bodies:
+        known = stored_headers.load(item.headers)
+        if known is not None:
+            return _envelope_message(
+                item, allowed, senders=[known.sender], to_all=list(known.to), cc_all=list(known.cc),
+                subject=known.subject, reply_to=list(known.reply_to),
+            )  # fmt: skip
         end = item.message.find(b"\r\n\r\n")
         try:
             fields = _header_fields(item.message[: max(end, 0)])

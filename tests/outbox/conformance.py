@@ -74,6 +74,7 @@ def new_item(
         reference=f"Invoice {n}",
         decision='{"why": "customer e-mail"}',
         status=status,
+        headers=f'{{"v": 1, "subject": "Invoice {n} \u00e9"}}',
     )
 
 
@@ -128,6 +129,8 @@ class OutboxConformance:
             "Invoice 1",
         )
         assert got.decision == '{"why": "customer e-mail"}'
+        assert got.headers == given.headers
+        assert outbox.find(key="invoice/1")[0].headers == given.headers
         assert got.created_at == clock.now()
         assert got.updated_at == clock.now()
         assert got.attempts == ()

@@ -132,7 +132,7 @@ def test_a_version_1_file_is_migrated_with_its_bytes(tmp_path: Path) -> None:
         outbox.mark_sent(claimed.id, receipt(old.message_id))
         assert outbox.get(claimed.id).message == old.message
         raw = outbox._conn()
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         assert raw.execute("SELECT length(message) FROM items").fetchall() == [(0,)]
 
 

@@ -100,3 +100,78 @@ def test_full_read_back_keeps_utf8_addresses_bodies_and_attachments() -> None:
         ("logo.png", b"\x89PNG\r\n", True, "logo@x.example"),
     }
     assert full.as_bytes() == message.as_bytes()
+
+
+def _without_stored_headers(item: object, headers: str = "") -> object:
+    """The same item as an older mailbill (or a hand-made NewItem) stored it: no header JSON."""
+    from dataclasses import replace
+
+    return replace(item, headers=headers)  # type: ignore[type-var]
+
+
+@settings(max_examples=100)
+@given(sender=names, to=names, cc=names, reply=names, subject=subjects)
+def test_stored_headers_give_what_the_bytes_say(
+    sender: str, to: str, cc: str, reply: str, subject: str
+) -> None:
+    """This test ensures that the headers stored with an item equal those parsed from its bytes."""
+    message = OutgoingMessage(
+        sender=Address("billing@example.com", sender),
+        to=(Address("anna@example.org", to),),
+        cc=(Address("cc@example.net", cc),),
+        bcc=(Address("hidden@example.net"),),
+        reply_to=(Address("office@example.com", reply),),
+        subject=subject,
+        text="Body\n",
+        business_key="k/1",
+    )
+    item = stored(message)
+    assert item.headers  # type: ignore[attr-defined]
+    from_json = message_from_item(item, bodies=False)  # type: ignore[arg-type]
+    from_bytes = message_from_item(_without_stored_headers(item), bodies=False)  # type: ignore[arg-type]
+    full = message_from_item(item)  # type: ignore[arg-type]
+    assert fields(from_json) == fields(from_bytes) == fields(message)
+    assert from_json.reply_to == full.reply_to == message.reply_to
+
+
+def test_damaged_stored_headers_fall_back_to_the_bytes() -> None:
+    """This test ensures that header JSON that cannot be read sends the read-back to the bytes."""
+    message = OutgoingMessage(
+        sender=Address("billing@example.com", "Billing"),
+        to=(Address("anna@example.org", "Anna Åberg"),),
+        subject="Faktura 1001",
+        text="x",
+        business_key="k/1",
+    )
+    item = stored(message)
+    for damaged in (
+        "{",
+        "[]",
+        '{"v": 99}',
+        '{"v": 1, "from": 3}',
+        '{"v": 1, "from": ["not an address", ""]}',
+    ):
+        fast = message_from_item(_without_stored_headers(item, damaged), bodies=False)  # type: ignore[arg-type]
+        assert fields(fast) == fields(message)
+
+
+def test_the_headers_are_stored_by_every_outbox(tmp_path: object) -> None:
+    """This test ensures that SQLite keeps the header JSON, and a resend carries it over."""
+    from pathlib import Path
+
+    from mailbill import SendReceipt, SQLiteOutbox, Status
+
+    message = OutgoingMessage(
+        sender=Address("billing@example.com", "Billing"),
+        to=(Address("anna@example.org", "Anna Åberg"),),
+        subject="Faktura 1001 – März",
+        text="x",
+    )
+    new = NewItem.from_message(message, key="k/1", status=Status.RELEASED)
+    with SQLiteOutbox(Path(str(tmp_path)) / "o.db") as outbox:
+        added = outbox.add(new)
+        assert outbox.get(added.id).headers == new.headers
+        (claimed,) = outbox.claim(1, lease_seconds=60)
+        assert message_from_item(claimed, bodies=False).subject == "Faktura 1001 – März"
+        outbox.mark_sent(claimed.id, SendReceipt(message.message_id, "t", ("anna@example.org",)))
+        assert outbox.resend("k/1").headers == new.headers

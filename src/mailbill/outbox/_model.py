@@ -42,6 +42,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from mailbill import _stored_headers as stored_headers
 from mailbill.errors import (
     ConfigurationError,
     DeliveryError,
@@ -217,6 +218,9 @@ class NewItem:
         decision: JSON text explaining who it goes to, from whom, and why (or why paper).
         status: DRAFT (the default, for review), RELEASED (send without review) or PAPER.
         reason: Why it starts as PAPER (no address, blocked address), shown to a person.
+        headers: JSON text of the message's From, To, Cc, Reply-To and Subject, set
+            by :meth:`from_message` so a dispatcher need not parse the bytes for
+            them; empty: they are read from the bytes.
     """
 
     key: str
@@ -232,6 +236,7 @@ class NewItem:
     decision: str = "{}"
     status: Status = Status.DRAFT
     reason: str = ""
+    headers: str = ""
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -278,6 +283,7 @@ class NewItem:
             reference=reference,
             decision=decision,
             status=status,
+            headers=stored_headers.dump(message),
         )
 
     @classmethod
@@ -337,6 +343,7 @@ class OutboxItem:
         created_at: When it was added.
         updated_at: When its status last changed.
         sent_at: When it was sent or handed off.
+        headers: JSON text of the message's display headers (see :attr:`NewItem.headers`).
     """
 
     id: int
@@ -360,6 +367,7 @@ class OutboxItem:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None
+    headers: str = ""
 
     @property
     def attempt_count(self) -> int:

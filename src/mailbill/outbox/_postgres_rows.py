@@ -33,7 +33,8 @@ __all__ = [
 #: The item columns in the order :func:`item_from_row` reads.
 ITEM_COLUMNS: LiteralString = (
     "id, key, version, status, message, mail_from, recipients, message_id, transport, smtputf8, "
-    "batch, kind, reference, decision, reason, next_attempt_at, lease_until, created_at, updated_at, sent_at"
+    "batch, kind, reference, decision, reason, next_attempt_at, lease_until, created_at, updated_at, "
+    "sent_at, headers"
 )
 
 #: The same without the bytes, for list queries.
@@ -58,7 +59,7 @@ def item_from_row(r: Sequence[Any], attempts: Sequence[Attempt]) -> OutboxItem:
         message_id=r[7], transport=r[8], smtputf8=bool(r[9]), batch=r[10], kind=r[11], reference=r[12],
         decision=r[13], reason=r[14], attempts=tuple(attempts), next_attempt_at=_utc(r[15]),
         lease_until=_utc(r[16]), created_at=r[17].astimezone(UTC), updated_at=r[18].astimezone(UTC),
-        sent_at=_utc(r[19]),
+        sent_at=_utc(r[19]), headers=r[20],
     )  # fmt: skip
 
 
@@ -85,8 +86,8 @@ def attempt_params(item_id: int, a: Attempt) -> tuple[Any, ...]:
 #: Adds version ``version`` of an item unless the key already has that version.
 INSERT_ITEM: LiteralString = (
     "INSERT INTO {s}.items (key, version, status, message, mail_from, recipients, message_id, transport, "
-    "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at, headers) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT ON CONSTRAINT items_key_version DO NOTHING"
 )
 
@@ -103,7 +104,7 @@ def item_params(item: NewItem, version: int, at: datetime) -> tuple[Any, ...]:
     return (
         item.key, version, item.status.value, item.message, item.mail_from, list(item.recipients),
         item.message_id, item.transport, item.smtputf8, item.batch, item.kind, item.reference,
-        item.decision, item.reason, due, at, at,
+        item.decision, item.reason, due, at, at, item.headers,
     )  # fmt: skip
 
 
@@ -137,9 +138,7 @@ def load_ids(
     return load(db, conn, sql.SQL("id = ANY(%s)"), (list(ids),), message=message)
 
 
-def one(
-    db: Database, conn: psycopg.Connection[Any], item_id: int, *, message: bool = True
-) -> OutboxItem:
+def one(db: Database, conn: psycopg.Connection[Any], item_id: int, *, message: bool = True) -> OutboxItem:
     """One item with its bytes, or ItemNotFoundError."""
     found = load_ids(db, conn, [item_id], message=message)
     if not found:

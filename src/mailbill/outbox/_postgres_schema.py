@@ -96,6 +96,8 @@ MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
         )""",
         "CREATE INDEX rate_events_account_at ON {s}.rate_events (account, at)",
     ),
+    # The display headers as JSON text (see mailbill._stored_headers); '' for older rows.
+    ("ALTER TABLE {s}.items ADD COLUMN headers TEXT NOT NULL DEFAULT ''",),
 )
 
 #: The schema version this code writes.

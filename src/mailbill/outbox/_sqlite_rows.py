@@ -26,7 +26,8 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = (
     "id, key, version, status, {message}, mail_from, recipients, message_id, transport, smtputf8, "
-    "batch, kind, reference, decision, reason, next_attempt_at, lease_until, created_at, updated_at, sent_at"
+    "batch, kind, reference, decision, reason, next_attempt_at, lease_until, created_at, updated_at, "
+    "sent_at, headers"
 )
 
 _ATTEMPT_COLUMNS = (
@@ -75,7 +76,7 @@ def load_items(
             recipients=tuple(json.loads(r[6])), message_id=r[7], transport=r[8], smtputf8=bool(r[9]),
             batch=r[10], kind=r[11], reference=r[12], decision=r[13], reason=r[14],
             attempts=tuple(history.get(r[0], ())), next_attempt_at=dt(r[15]), lease_until=dt(r[16]),
-            created_at=dt_req(r[17]), updated_at=dt_req(r[18]), sent_at=dt(r[19]),
+            created_at=dt_req(r[17]), updated_at=dt_req(r[18]), sent_at=dt(r[19]), headers=r[20],
         )
         for r in rows
     ]  # fmt: skip
@@ -124,12 +125,13 @@ def insert_item(conn: sqlite3.Connection, item: NewItem, version: int, at: datet
     due = us(at) if item.status is Status.RELEASED else None
     cursor = conn.execute(
         "INSERT INTO items (key, version, status, message, mail_from, recipients, message_id, transport, "
-        "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "smtputf8, batch, kind, reference, decision, reason, next_attempt_at, created_at, updated_at, "
+        "headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (key, version) DO NOTHING",
         (item.key, version, item.status.value, b"", item.mail_from,
          json.dumps(list(item.recipients)), item.message_id, item.transport, int(item.smtputf8),
-         item.batch, item.kind, item.reference, item.decision, item.reason, due, us(at), us(at)),
+         item.batch, item.kind, item.reference, item.decision, item.reason, due, us(at), us(at),
+         item.headers),
     )  # fmt: skip
     if cursor.rowcount != 1:
         return None
@@ -153,7 +155,7 @@ def inserted_item(item: NewItem, item_id: int, version: int, at: datetime) -> Ou
         message_id=item.message_id, transport=item.transport, smtputf8=bool(int(item.smtputf8)),
         batch=item.batch, kind=item.kind, reference=item.reference, decision=item.decision,
         reason=item.reason, attempts=(), next_attempt_at=stamp if item.status is Status.RELEASED else None,
-        lease_until=None, created_at=stamp, updated_at=stamp, sent_at=None,
+        lease_until=None, created_at=stamp, updated_at=stamp, sent_at=None, headers=item.headers,
     )  # fmt: skip
 
 

@@ -83,6 +83,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "INSERT INTO bodies (item_id, message) SELECT id, message FROM items",
         "UPDATE items SET message = x''",
     ),
+    # The display headers (From, To, Cc, Reply-To, Subject) as JSON, so the
+    # dispatcher does not parse them out of every message; '' for older rows,
+    # which are parsed as before.
+    ("ALTER TABLE items ADD COLUMN headers TEXT NOT NULL DEFAULT ''",),
 )
 
 #: The schema version this code writes (``PRAGMA user_version``).

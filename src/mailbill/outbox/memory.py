@@ -66,6 +66,7 @@ class MemoryOutbox(Outbox):
             lease_until=None,
             created_at=at,
             updated_at=at,
+            headers=item.headers,
         )
         self._items[stored.id] = stored
         self._by_key.setdefault(item.key, []).append(stored.id)
@@ -111,6 +112,7 @@ class MemoryOutbox(Outbox):
                 reference=latest.reference,
                 decision=latest.decision,
                 status=status,
+                headers=latest.headers,
             )
             new = dataclasses.replace(new, key=key, status=status)
             return self._store_new(new, latest.version + 1, at)

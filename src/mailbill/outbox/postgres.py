@@ -195,7 +195,7 @@ class PostgresOutbox(Outbox):
             new = item or NewItem(
                 key, current.message or b"", current.mail_from, current.recipients,
                 current.message_id, current.transport, current.smtputf8, current.batch, current.kind,
-                current.reference, current.decision, status,
+                current.reference, current.decision, status, headers=current.headers,
             )  # fmt: skip
             new = NewItem(
                 **{**{f: getattr(new, f) for f in new.__dataclass_fields__}, "key": key, "status": status}

@@ -172,7 +172,7 @@ class SQLiteOutbox(Outbox):
             new = item or NewItem(
                 key, latest.message or b"", latest.mail_from, latest.recipients,
                 latest.message_id, latest.transport, latest.smtputf8, latest.batch, latest.kind,
-                latest.reference, latest.decision, status,
+                latest.reference, latest.decision, status, headers=latest.headers,
             )  # fmt: skip
             new = NewItem(
                 **{**{f: getattr(new, f) for f in new.__dataclass_fields__}, "key": key, "status": status}
