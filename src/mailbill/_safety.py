@@ -12,13 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import unicodedata
 import uuid
 
 from mailbill.errors import HeaderInjectionError
 
-# Line and paragraph separators that some parsers treat as line breaks.
-_SEPARATORS = frozenset("\u0085\u2028\u2029")
 # Deliberately looser than RFC 2047: the standard library also decodes words with
 # an empty or unknown charset and with blanks inside, so every such form counts.
 _ENCODED_WORD = re.compile(r"=\?([^?]*)\?([QqBb])\?(.*?)\?=", re.DOTALL)
@@ -27,11 +24,14 @@ _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _FIELD_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # RFC 5322 ftext: printable ASCII but ":"
 
 
+# Unicode's Cc category is exactly U+0000-U+001F and U+007F-U+009F (fixed by Unicode's
+# stability policy); U+0085 is among them. Tab is allowed here (callers decide).
+_BAD_CHAR = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _bad_char(text: str) -> str | None:
-    for char in text:
-        if char in _SEPARATORS or (unicodedata.category(char) == "Cc" and char != "\t"):
-            return char
-    return None
+    found = _BAD_CHAR.search(text)
+    return None if found is None else found.group()
 
 
 def _decodings(word: str, charset: str, encoding: str, payload: str, *, field: str) -> list[str]:

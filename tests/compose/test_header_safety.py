@@ -188,3 +188,16 @@ def test_lone_surrogates_are_refused_with_a_clear_error() -> None:
         _message(text="a\udc80b")
     with pytest.raises(DocumentError, match="html body"):
         _message(html=b"<p>bytes</p>")
+
+
+@given(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60))
+def test_the_control_character_scan_matches_unicode_categories(text: str) -> None:
+    """This test ensures that the fast scan finds exactly Cc characters (but tab) and U+2028/U+2029."""
+    import unicodedata
+
+    from mailbill._safety import _bad_char
+
+    expected = next(
+        (c for c in text if c in "\u2028\u2029" or (unicodedata.category(c) == "Cc" and c != "\t")), None
+    )
+    assert _bad_char(text) == expected
