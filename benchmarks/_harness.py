@@ -22,12 +22,14 @@ HERE = Path(__file__).resolve().parent
 def measure(work: Callable[[], dict[str, float] | None]) -> dict[str, Any]:
     """Run ``work`` once and return wall seconds, CPU seconds, peak RSS (MB) and what it returned."""
     cpu = time.process_time()
+    start = time.monotonic()  # one clock for every process: concurrent children compare starts and ends
     wall = time.perf_counter()
     extra = work() or {}
     wall = time.perf_counter() - wall
+    end = time.monotonic()
     cpu = time.process_time() - cpu
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"wall": wall, "cpu": cpu, "peak_mb": peak_mb, **extra}
+    return {"wall": wall, "cpu": cpu, "peak_mb": peak_mb, "start": start, "end": end, **extra}
 
 
 def emit(result: dict[str, Any]) -> None:
@@ -49,6 +51,57 @@ def run_child(script: str, args: Sequence[str]) -> dict[str, Any]:
         raise RuntimeError(f"{script} {' '.join(args)} failed with exit code {done.returncode}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def run_together(script: str, argvs: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Run several children of ``script`` at once; combine them as one client.
+
+    Each child prints ``ready`` when it has imported and set up, then waits for a
+    line on stdin, so that none of them is timed while another is still starting.
+    The combined wall time runs from the first start to the last end; CPU time
+    is the sum and peak memory the largest.
+    """
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / script), *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        for argv in argvs
+    ]
+    for child in children:
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{script}: a child did not start")
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.close()
+    results = []
+    for child in children:
+        assert child.stdout is not None
+        out = child.stdout.read()
+        child.stdout.close()
+        if child.wait() != 0:
+            raise RuntimeError(f"{script}: a child failed with exit code {child.returncode}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    start = min(r["start"] for r in results)
+    end = max(r["end"] for r in results)
+    return {
+        "wall": end - start,
+        "cpu": sum(r["cpu"] for r in results),
+        "peak_mb": max(r["peak_mb"] for r in results),
+        "start": start,
+        "end": end,
+    }
+
+
+def wait_for_go() -> None:
+    """In a child of :func:`run_together`: say ``ready``, then wait for the start signal."""
+    print("ready", flush=True)
+    sys.stdin.readline()
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -351,3 +351,50 @@ def send_mailbill(
         finally:
             outbox.close()
     return {"prepare": prepared - start, "dispatch": done - prepared}
+
+
+# -- the two-process deployment: the host prepares, a dispatcher worker sends ---------------------
+
+
+def warm_templates() -> Any:
+    """:func:`mailbill_templates`, compiled and with their locales loaded (30 renders, nothing sent)."""
+    templates = mailbill_templates()
+    for n in range(30):
+        data = record(n)
+        templates.render("invoice", data["locale"].replace("_", "-"), data)
+    return templates
+
+
+def prepare_mailbill(outbox: Any, templates: Any, count: int, pdf: bytes, *, chunk: int = 20) -> None:
+    """The host's side: render, compose and add ``count`` released invoices, ``chunk`` per commit."""
+    numbers = iter(range(count))
+    while batch := list(
+        mailbill_items(templates, (n for _, n in zip(range(chunk), numbers, strict=False)), pdf)
+    ):
+        outbox.add_many(batch)
+
+
+def dispatch_mailbill(outbox: Any, host: str, port: int, count: int) -> None:
+    """The worker's side, as ``mailbill dispatch --forever`` runs it, until ``count`` were sent.
+
+    ``Dispatcher.run_forever`` polls the outbox (every 5 ms here) when it finds
+    nothing due; an ``on_event`` hook stops it after the last message.
+    """
+    import threading
+
+    from mailbill import Dispatcher, DispatchEvent, SMTPTransport, Status
+
+    stop = threading.Event()
+    sent = 0
+
+    def on_event(event: DispatchEvent) -> None:
+        nonlocal sent
+        if event.new is Status.SENT:
+            sent += 1
+            if sent >= count:
+                stop.set()
+
+    dispatcher = Dispatcher(
+        outbox, {"default": lambda: SMTPTransport(host, port=port, security="none")}, on_event=on_event
+    )
+    dispatcher.run_forever(poll_interval=0.005, stop=stop)

@@ -409,11 +409,16 @@ class SQLiteOutbox(Outbox):
 
     def is_suppressed(self, address: Address | str, /) -> SuppressionEntry | None:
         """The entry blocking ``address``, or ``None``."""
-        with self._read() as conn:
-            row = conn.execute(
+        # One statement reads one snapshot by itself: no BEGIN/COMMIT round for each
+        # recipient of each message the dispatcher sends.
+        row = (
+            self._conn()
+            .execute(
                 "SELECT address, reason, note, added_at FROM suppression WHERE address = ?",
                 (address_key(address),),
-            ).fetchone()
+            )
+            .fetchone()
+        )
         return (
             None
             if row is None
