@@ -55,12 +55,11 @@ TOGETHER = {
 }
 
 
-def child(scenario: str, port: int, count: int, outbox_path: str = "") -> None:
+def child(scenario: str, host: str, port: int, count: int, outbox_path: str = "") -> None:
     """Run one scenario (warm-up first, then ``count`` timed messages) and print its result."""
     import _invoice as inv
 
     pdf = inv.make_pdf()
-    host = "127.0.0.1"
     warm = min(30, count)
     if scenario in ("django-half", "mailbill-prepare", "mailbill-dispatch"):
         together_child(scenario, host, port, count, pdf, Path(outbox_path))
@@ -96,9 +95,14 @@ def together_child(scenario: str, host: str, port: int, count: int, pdf: bytes, 
             emit(measure(lambda: inv.dispatch_mailbill(outbox, host, port, count)))
 
 
-def run_scenario(name: str, port: int, count: int) -> tuple[dict[str, float], int]:
-    """Run one scenario's child (or children); returns the result and the messages it sends."""
-    common = ["--port", str(port)]
+def run_scenario(
+    name: str, port: int, count: int, *, host: str = "127.0.0.1"
+) -> tuple[dict[str, float], int]:
+    """Run one scenario's child (or children); returns the result and the messages it sends.
+
+    ``bench_postfix.py`` runs the two-process scenarios through this too.
+    """
+    common = ["--host", host, "--port", str(port)]
     if name not in TOGETHER:
         argv = ["--scenario", name, *common, "--count", str(count)]
         return {**run_child("bench_pipeline.py", argv), "messages": count}, count + min(30, count)
@@ -119,10 +123,11 @@ def main() -> int:
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--outbox", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     args = parser.parse_args()
     count = args.count or (300 if args.quick else 1000)
     if args.scenario:
-        child(args.scenario, args.port, count, args.outbox)
+        child(args.scenario, args.host, args.port, count, args.outbox)
         return 0
 
     have_django = importlib.util.find_spec("django") is not None

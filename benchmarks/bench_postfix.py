@@ -11,7 +11,9 @@ server's cost is a real mail server's cost, and it shares the CPUs with the clie
 - ``Django``: the same rendering + ``EmailMultiAlternatives`` + Django's SMTP backend
   (only when ``import django`` works; install it with ``MAILBILL_BENCH_EXTRA=django``);
 - ``mailbill``: ``Templates.render`` + compose + ``SQLiteOutbox`` (add, claim, mark sent)
-  + ``SMTPTransport`` through the ``Dispatcher``, ``durable=False`` and ``durable=True``.
+  + ``SMTPTransport`` through the ``Dispatcher``, ``durable=False`` and ``durable=True``;
+- ``Django, 2 processes`` and ``mailbill, 2 processes (prepare | dispatch)``: the
+  two-process deployment of ``bench_pipeline.py`` (whose children run them), into Postfix.
 
 Between clients it waits until Postfix has delivered (discarded) everything, so one
 client's queue does not load the next, and counts the deliveries in Postfix's log when
@@ -46,6 +48,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_pipeline
 from _harness import emit, machine, measure, run_child, table
 
 SCENARIOS = {
@@ -54,6 +57,8 @@ SCENARIOS = {
     "django": "Django EmailMultiAlternatives + SMTP backend",
     "mailbill": "mailbill pipeline, durable=False",
     "mailbill-durable": "mailbill pipeline, durable=True",
+    "django-2": "Django, 2 processes",
+    "mailbill-2": "mailbill, 2 processes (prepare | dispatch)",
 }
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2525
@@ -249,15 +254,19 @@ def main() -> int:
 
     results: dict[str, dict[str, Any]] = {}
     for name in SCENARIOS:
-        if name == "django" and not have_django:
+        if name.startswith("django") and not have_django:
             continue
         offset = postfix.log_offset() if postfix else 0
         cpu_before = postfix.cpu() if postfix else None
-        argv = ["--scenario", name, "--host", host, "--port", str(port), "--count", str(count)]
-        results[name] = run_child("bench_postfix.py", argv)
+        if name in bench_pipeline.TOGETHER:  # see bench_pipeline.py: two processes at once
+            results[name], expected = bench_pipeline.run_scenario(name, port, count, host=host)
+        else:
+            argv = ["--scenario", name, "--host", host, "--port", str(port), "--count", str(count)]
+            results[name], expected = {**run_child("bench_postfix.py", argv), "messages": count}, count + warm
+        results[name]["sent"] = expected
         if postfix is None:
             continue
-        results[name].update(postfix.drain(offset, count + warm))
+        results[name].update(postfix.drain(offset, expected))
         cpu_after = postfix.cpu()
         if cpu_before is not None and cpu_after is not None:
             results[name]["server_cpu"] = cpu_after - cpu_before
@@ -267,22 +276,25 @@ def main() -> int:
     server = all("server_cpu" in r for r in results.values())
     rows = []
     for name, r in results.items():
-        rate = count / r["wall"]
+        rate = r["messages"] / r["wall"]
         row = [
             SCENARIOS[name],
             f"{rate:,.0f}",
-            f"{r['cpu'] / count * 1000:.2f}",
+            f"{r['cpu'] / r['messages'] * 1000:.2f}",
             f"{r['peak_mb']:.0f}",
             f"{rate / base:.2f}x",
             f"{rate / django:.2f}x" if django else "-",
         ]  # fmt: skip
         if server:
-            row.append(f"{r['server_cpu'] / (count + warm) * 1000:.2f}")
+            row.append(f"{r['server_cpu'] / r['sent'] * 1000:.2f}")
         rows.append(row)
     headers = ["client", "msgs/s", "CPU ms/msg", "peak RSS MB", "vs smtplib", "vs Django"]
     print(table([*headers, "Postfix CPU ms/msg"] if server else headers, rows))
     if not have_django:
         print("Django: skipped (not installed; MAILBILL_BENCH_EXTRA=django nox -s bench adds it)")
+    if "django-2" in results:
+        two = {n: results[n]["messages"] / results[n]["wall"] for n in ("django-2", "mailbill-2")}
+        print(f"two processes each: mailbill {two['mailbill-2'] / two['django-2']:.2f}x Django")
     for name in ("mailbill", "mailbill-durable"):
         r = results[name]
         print(
@@ -291,21 +303,24 @@ def main() -> int:
             f"dispatch (claim + send + mark sent) {r['dispatch'] / count * 1000:.2f} ms/msg"
         )
     if postfix is not None:
-        sent = count + warm
         bad = [
             n
             for n, r in results.items()
-            if r["empty"] is False or r["failed"] > 0 or (postfix.log and r["removed"] < sent)
+            if r["empty"] is False or r["failed"] > 0 or (postfix.log and r["removed"] < r["sent"])
         ]
         drained = max(r["drain"] for r in results.values())
         if postfix.log and not bad:
             print(
-                f"Postfix: all {sent} messages of every client (warm-up included) delivered to discard, "
+                "Postfix: every message of every client (warm-up included) delivered to discard, "
                 f"queue empty at most {drained:.1f} s after a client ended"
             )
         for name in bad if postfix.log else results:
             r = results[name]
-            got = f"{r['removed']}/{sent} delivered, {r['failed']} not sent" if postfix.log else "not counted"
+            got = (
+                f"{r['removed']}/{r['sent']} delivered, {r['failed']} not sent"
+                if postfix.log
+                else "not counted"
+            )
             queue = {True: "queue empty", False: "queue NOT empty", None: "queue not checked"}[r["empty"]]
             print(f"Postfix, {SCENARIOS[name]}: {got}, {queue} {r['drain']:.1f} s after the client ended")
         if bad:

@@ -36,8 +36,13 @@ _CTE = {
     "base64": b"Content-Transfer-Encoding: base64\r\n",
 }
 
-# A part is (its header block, its body); both end with CRLF.
-_Part = tuple[bytes, bytes]
+# A part is (its header block, its body, the pieces a boundary must be checked
+# against). Head and body end with CRLF; a body is bytes, or for a multipart the
+# list of pieces to join (joined once, at the end, instead of at every level).
+# Base64 and quoted-printable bodies are not among the pieces to check: neither
+# encoding can produce "=_", which every boundary marker ("--=_mb_...") holds.
+_Body = bytes | list[bytes]
+_Part = tuple[bytes, _Body, tuple[bytes, ...]]
 
 
 def _mailbox_tokens(addr: Address, *, utf8: bool) -> list[str]:
@@ -66,7 +71,9 @@ def _text_part(text: str, subtype: str) -> _Part:
         text += "\n"
     # 7bit allows neither NUL (RFC 2045 section 2.7) nor lines over 998 octets.
     if text.isascii() and "\x00" not in text and (len(text) <= 998 or max(map(len, text.split("\n"))) <= 998):
-        cte, body = "7bit", text.replace("\n", "\r\n").encode("ascii")
+        head = _TEXT_TYPE[subtype] + _CTE["7bit"]
+        body = text.replace("\n", "\r\n").encode("ascii")
+        return head, body, (head, body)  # plain text could hold anything: check it
     else:
         raw = text.encode("utf-8")
         high = len(raw) - len(raw.translate(None, _HIGH))
@@ -75,7 +82,8 @@ def _text_part(text: str, subtype: str) -> _Part:
             cte, body = "quoted-printable", binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
         else:
             cte, body = "base64", _base64(raw)
-    return _TEXT_TYPE[subtype] + _CTE[cte], body
+    head = _TEXT_TYPE[subtype] + _CTE[cte]
+    return head, body, (head,)
 
 
 def _attachment_part(att: Attachment) -> _Part:
@@ -87,26 +95,33 @@ def _attachment_part(att: Attachment) -> _Part:
     ]
     if att.content_id is not None:
         head.append(f"Content-ID: <{att.content_id}>\r\n".encode())
-    return b"".join(head), _base64(att.content)
+    joined = b"".join(head)
+    return joined, _base64(att.content), (joined,)
 
 
 def _multipart(
     subtype: str, children: list[_Part], *, token: Callable[[int], str] = secrets.token_hex
 ) -> _Part:
-    rendered = [head + b"\r\n" + body for head, body in children]
+    checked = [piece for _, _, pieces in children for piece in pieces]
     while True:
         boundary = "=_mb_" + token(12)
         marker = b"--" + boundary.encode("ascii")
-        # "=_" cannot occur in base64 or quoted-printable, but 7bit text and
-        # headers could, in theory, hold it: make sure.
-        if not any(marker in part for part in rendered):
+        # A random boundary all but never occurs, but headers and 7bit text could
+        # hold it: make sure (base64 and quoted-printable cannot, see _Part).
+        if not any(marker in piece for piece in checked):
             break
     out: list[bytes] = []
-    for part in rendered:
-        out += (marker, b"\r\n", part, b"\r\n")
+    for head, body, _ in children:
+        out += (marker, b"\r\n", head, b"\r\n")
+        if isinstance(body, bytes):
+            out.append(body)
+        else:
+            out += body
+        out.append(b"\r\n")
     out += (marker, b"--\r\n")
     head = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n'.encode("ascii")
-    return head, b"".join(out)
+    # an enclosing multipart must not reuse this boundary either: its marker is checked too
+    return head, out, (head, marker, *checked)
 
 
 def _body_tree(message: OutgoingMessage) -> _Part:
@@ -142,6 +157,10 @@ def write_message(message: OutgoingMessage) -> bytes:
     assert message.date is not None  # set in OutgoingMessage.__post_init__
     out.append(f"Date: {format_datetime(message.date)}\r\nMessage-ID: {message.message_id}\r\n".encode())
     out.extend(unstructured_field(name, value) for name, value in message.headers)
-    head, body = _body_tree(message)
-    out += (b"MIME-Version: 1.0\r\n", head, b"\r\n", body)
+    head, body, _ = _body_tree(message)
+    out += (b"MIME-Version: 1.0\r\n", head, b"\r\n")
+    if isinstance(body, bytes):
+        out.append(body)
+    else:
+        out += body
     return b"".join(out)

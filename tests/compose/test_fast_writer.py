@@ -104,13 +104,28 @@ def test_rfc2231_segments_hold_whole_characters() -> None:
 
 def test_boundary_never_occurs_in_the_content() -> None:
     """This test ensures that a boundary found in a part's content is replaced by another."""
-    tokens = iter(["aaaa", "aaaa", "bbbb"])
-    head, body = _multipart(
-        "mixed", [(b"Content-Type: text/plain\r\n", b"--=_mb_aaaa\r\n")], token=lambda _n: next(tokens)
-    )
+    tokens = iter(["aaaa", "aaaa", "bbbb", "bbbb", "cccc"])
+    text = (b"Content-Type: text/plain\r\n", b"--=_mb_aaaa\r\n")
+    head, pieces, checked = _multipart("mixed", [(*text, text)], token=lambda _n: next(tokens))
+    body = b"".join(pieces)
     assert b'boundary="=_mb_bbbb"' in head
     assert body.startswith(b"--=_mb_bbbb\r\n")
     assert body.endswith(b"--=_mb_bbbb--\r\n")
+    # an enclosing multipart checks the inner one's head and text too
+    outer, _, _ = _multipart("mixed", [(head, pieces, checked)], token=lambda _n: next(tokens))
+    assert b'boundary="=_mb_cccc"' in outer
+
+
+def test_encoded_bodies_cannot_hold_a_boundary() -> None:
+    """This test ensures that base64 and quoted-printable output never holds "=_", which every marker has."""
+    import binascii
+    import os
+
+    for _ in range(200):
+        data = os.urandom(300) + b"=_ --=_mb_ ===" * 3
+        assert b"=_" not in binascii.b2a_base64(data)
+        assert b"=_" not in binascii.b2a_qp(data, istext=True)
+        assert b"=_" not in binascii.b2a_qp(data.decode("latin-1").encode("utf-8"), istext=True)
 
 
 def test_boundaries_differ_between_messages() -> None:
