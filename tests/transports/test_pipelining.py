@@ -389,3 +389,30 @@ def test_long_recipient_list_goes_in_windows() -> None:
     first_window = server.buffered_at_mail[0]
     assert first_window.count(b"RCPT TO:") == WINDOW - 1
     assert b"DATA" not in first_window
+
+
+@given(
+    st.one_of(
+        st.emails(),
+        st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
+        st.text(st.sampled_from("ab.@-_+=!#%&'*/?^`{|}~ä<>()[]\\,;:\" \t"), max_size=20),
+    )
+)
+def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address: str) -> None:
+    """This test ensures that the fast SMTP path quoting gives exactly smtplib.quoteaddr's result."""
+    import smtplib
+
+    from mailbill.transports._pipelining import quote_address
+
+    assert quote_address(address) == smtplib.quoteaddr(address)
+
+
+def test_plain_envelope_addresses_skip_the_address_parser() -> None:
+    """This test ensures that a plain address is bracketed without smtplib's parser (the fast path)."""
+    from unittest import mock
+
+    from mailbill.transports import _pipelining
+
+    with mock.patch.object(_pipelining.smtplib, "quoteaddr", side_effect=AssertionError("slow path")):
+        assert _pipelining.quote_address("kunde1001@example.de") == "<kunde1001@example.de>"
+        assert _pipelining.quote_address("") == "<>"

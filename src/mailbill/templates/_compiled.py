@@ -111,16 +111,17 @@ def render_part(
         ctx.mb_formatter = formatter
         chunks: list[str] = []
         append = chunks.append
-        charge = ctx.mb_budget.charge
         size = 0
         # Streamed, so output growing past the limit stops the loop producing it.
+        # Writing a chunk is not charged as an operation: without a loop or a call
+        # (which are charged) a template writes at most as many chunks as it has
+        # pieces, and the template's size is limited.
         for chunk in part.template.root_render_func(ctx):
             size += len(chunk)
             if size > max_output_chars:
                 raise TemplateSecurityError(
                     f"{name}: the output is longer than {max_output_chars} characters", template=name
                 )
-            charge()
             append(chunk)
         return "".join(chunks)
     except MailbillError:

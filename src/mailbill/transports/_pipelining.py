@@ -69,6 +69,27 @@ def dot_stuff(data: bytes) -> bytes:
     return stuffed + b".\r\n"
 
 
+# Characters after which smtplib.quoteaddr's address parser may change an address
+# (quotes, comments, routes, groups, brackets, blanks): those take its slow path.
+_UNUSUAL = re.compile(r'[\s<>()\[\]\\,;:"\x00-\x1f\x7f]')
+
+
+def quote_address(address: str) -> str:
+    """``address`` as an SMTP path (``<a@example.com>``), exactly as ``smtplib.quoteaddr`` gives it.
+
+    A plain address (nothing an address parser could change) is bracketed
+    directly; any other goes through ``smtplib.quoteaddr``, whose parser costs
+    more than the rest of a pipelined envelope.
+
+    Example:
+        >>> quote_address("billing@example.com"), quote_address("")
+        ('<billing@example.com>', '<>')
+    """
+    if _UNUSUAL.search(address) is None:
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
 def envelope_commands(mail_from: str, recipients: tuple[str, ...], options: list[str]) -> list[bytes]:
     """Return the command group, one line each: ``MAIL FROM``, a ``RCPT TO`` per recipient, ``DATA``.
 
@@ -82,8 +103,8 @@ def envelope_commands(mail_from: str, recipients: tuple[str, ...], options: list
     if any("\r" in part or "\n" in part for part in (mail_from, *recipients, *options)):
         raise PermanentDeliveryError("an envelope address or parameter contains a line break")
     parameters = "".join(f" {option}" for option in options)
-    lines = [f"MAIL FROM:{smtplib.quoteaddr(mail_from)}{parameters}"]
-    lines.extend(f"RCPT TO:{smtplib.quoteaddr(address)}" for address in recipients)
+    lines = [f"MAIL FROM:{quote_address(mail_from)}{parameters}"]
+    lines.extend(f"RCPT TO:{quote_address(address)}" for address in recipients)
     lines.append("DATA")
     # Like smtplib: UTF-8 commands only when the server agreed to SMTPUTF8.
     encoding = "utf-8" if any(option.upper() == "SMTPUTF8" for option in options) else "ascii"
