@@ -299,7 +299,13 @@ class Mailer:
         )
 
     def prepare(
-        self, documents: Iterable[Document], /, *, batch: str, release: bool | None = None
+        self,
+        documents: Iterable[Document],
+        /,
+        *,
+        batch: str,
+        release: bool | None = None,
+        chunk_size: int = 100,
     ) -> BatchReport:
         """Decide, render and compose every document and put it into the outbox.
 
@@ -308,14 +314,43 @@ class Mailer:
         already in the outbox: running the same run twice adds nothing), or error
         (a template or data problem; nothing stored, the batch goes on).
 
+        Documents are stored ``chunk_size`` at a time, each chunk in one
+        transaction (:meth:`Outbox.add_many`): with a durable outbox, one flush to
+        disk per chunk instead of one per document. If the run stops half-way,
+        the documents of the unfinished chunk are not stored; preparing the same
+        documents again adds exactly what is missing.
+
         Args:
-            documents: The documents of this run.
+            documents: The documents of this run (any iterable; read once, in order).
             batch: The batch id (``"dunning-2024-11"``) to release or list them by.
             release: Release at once; default: not when the Mailer has ``review``.
+            chunk_size: Documents stored per transaction (at least 1).
+
+        Raises:
+            ConfigurationError: ``chunk_size`` is below 1.
         """
+        if chunk_size < 1:
+            raise ConfigurationError(f"chunk_size must be at least 1, got {chunk_size}")
         do_release = (not self.review) if release is None else release
-        results: list[Prepared] = []
+        results: list[Prepared | None] = []
+        waiting: list[tuple[int, Document, NewItem]] = []
+        waiting_keys: set[str] = set()
+
+        def store_waiting() -> None:
+            if not waiting:
+                return
+            stored_items = self.outbox.add_many([item for _, _, item in waiting])
+            for (index, document, _), stored in zip(waiting, stored_items, strict=True):
+                outcome: Literal["mail", "paper"] = "paper" if stored.status is Status.PAPER else "mail"
+                results[index] = Prepared(
+                    document.key, document.kind, outcome, stored.status, stored.id, stored.reason
+                )
+            waiting.clear()
+            waiting_keys.clear()
+
         for document in documents:
+            if document.key in waiting_keys:
+                store_waiting()  # the same key again: store the first, then this one "exists"
             try:
                 existing = self.outbox.get_by_key(document.key)
             except ItemNotFoundError:
@@ -329,12 +364,15 @@ class Mailer:
                 logger.warning("document %s could not be prepared: %s", document.key, exc)
                 results.append(Prepared(document.key, document.kind, "error", reason=str(exc), error=exc))
                 continue
-            stored = self.outbox.add(item)
-            outcome: Literal["mail", "paper"] = "paper" if stored.status is Status.PAPER else "mail"
-            results.append(
-                Prepared(document.key, document.kind, outcome, stored.status, stored.id, stored.reason)
-            )
-        return BatchReport(batch, tuple(results))
+            results.append(None)  # filled in when its chunk is stored
+            waiting.append((len(results) - 1, document, item))
+            waiting_keys.add(document.key)
+            if len(waiting) >= chunk_size:
+                store_waiting()
+        store_waiting()
+        done = tuple(r for r in results if r is not None)
+        assert len(done) == len(results)
+        return BatchReport(batch, done)
 
     def release(self, *, batch: str | None = None, ids: Iterable[int] | None = None) -> int:
         """Release DRAFT items for sending: a whole batch, or the ones a person selected.

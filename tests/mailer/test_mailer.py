@@ -191,3 +191,54 @@ def test_outlook_gets_bodies_and_attachments_back_from_the_outbox() -> None:
     assert "1\xa0234,50\xa0kr" in draft.Body
     attachments = list(draft.Attachments)
     assert [(a.FileName, a.content) for a in attachments] == [("rad-7.csv", b"col1;col2\n")]
+
+
+def test_prepare_stores_documents_a_chunk_per_transaction(tmp_path: object) -> None:
+    """This test ensures that prepare stores chunk_size documents per add_many, in input order."""
+    from pathlib import Path
+
+    from mailbill import NewItem, OutboxItem, SQLiteOutbox
+
+    class CountingOutbox(SQLiteOutbox):
+        """A real SQLite outbox that records the size of every add_many."""
+
+        chunks: list[int]
+
+        def add_many(self, items: object, /, **kwargs: object) -> list[OutboxItem]:
+            given: list[NewItem] = list(items)  # type: ignore[call-overload]
+            self.chunks.append(len(given))
+            return super().add_many(given, **kwargs)  # type: ignore[arg-type]
+
+    outbox = CountingOutbox(Path(str(tmp_path)) / "outbox.db")
+    outbox.chunks = []
+    broken = Document("invoice", "invoice/999", recipients=(Party("X", "x@example.se", language="sv"),))
+    documents = [_doc(n) for n in range(1, 6)] + [broken, _doc(6, emails=()), _doc(7)]
+    mailer = Mailer(
+        outbox,
+        templates=TEMPLATES,
+        senders=SenderCascade([fixed("Faktura <faktura@example.se>")]),
+        transports=MemoryTransport(),
+    )
+    report = mailer.prepare(documents, batch="b", chunk_size=3)
+    assert outbox.chunks == [3, 3, 1]
+    assert [p.outcome for p in report.documents] == ["mail"] * 5 + ["error", "paper", "mail"]
+    assert [p.key for p in report.documents] == [d.key for d in documents]
+    for prepared in report.documents:
+        if prepared.item_id is not None:
+            assert outbox.get(prepared.item_id).key == prepared.key
+    again = mailer.prepare(documents, batch="b", chunk_size=3)
+    assert [p.outcome for p in again.documents] == ["exists"] * 5 + ["error", "exists", "exists"]
+    assert outbox.chunks == [3, 3, 1]  # nothing new to store
+    with pytest.raises(ConfigurationError, match="chunk_size"):
+        mailer.prepare(documents, batch="b", chunk_size=0)
+    outbox.close()
+
+
+def test_the_same_key_twice_in_one_chunk_is_stored_once() -> None:
+    """This test ensures that a repeated document in one run is reported as existing, as one by one."""
+    transport = MemoryTransport()
+    mailer = _mailer(transport, review=False)
+    report = mailer.prepare([_doc(1), _doc(2), _doc(1)], batch="b", chunk_size=10)
+    assert [p.outcome for p in report.documents] == ["mail", "mail", "exists"]
+    assert report.documents[2].item_id == report.documents[0].item_id
+    assert mailer.dispatch().sent == 2
