@@ -33,7 +33,9 @@ import argparse
 import importlib.util
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from _harness import emit, machine, measure, run_child, run_together, table, wait_for_go
 from _sink import Sink
@@ -95,9 +97,7 @@ def together_child(scenario: str, host: str, port: int, count: int, pdf: bytes, 
             emit(measure(lambda: inv.dispatch_mailbill(outbox, host, port, count)))
 
 
-def run_scenario(
-    name: str, port: int, count: int, *, host: str = "127.0.0.1"
-) -> tuple[dict[str, float], int]:
+def run_scenario(name: str, port: int, count: int, *, host: str = "127.0.0.1") -> tuple[dict[str, Any], int]:
     """Run one scenario's child (or children); returns the result and the messages it sends.
 
     ``bench_postfix.py`` runs the two-process scenarios through this too.
@@ -116,6 +116,44 @@ def run_scenario(
         return {**run_together("bench_pipeline.py", argvs), "messages": sent}, sent + warm
 
 
+def report(
+    results: dict[str, dict[str, Any]],
+    count: int,
+    *,
+    have_django: bool,
+    extra: tuple[str, Callable[[dict[str, Any]], str]] | None = None,
+) -> None:
+    """Print the table (with an ``extra`` column: header and cell maker) and the notes under it."""
+    base = count / results["prebuilt"]["wall"]
+    django = count / results["django"]["wall"] if "django" in results else None
+    rows = []
+    for name, r in results.items():
+        rate = r["messages"] / r["wall"]
+        rows.append([
+            SCENARIOS[name],
+            f"{rate:,.0f}",
+            f"{r['cpu'] / r['messages'] * 1000:.2f}",
+            f"{r['peak_mb']:.0f}",
+            f"{rate / base:.2f}x",
+            f"{rate / django:.2f}x" if django else "-",
+            *([extra[1](r)] if extra else []),
+        ])  # fmt: skip
+    headers = ["client", "msgs/s", "CPU ms/msg", "peak RSS MB", "vs smtplib", "vs Django"]
+    print(table([*headers, extra[0]] if extra else headers, rows))
+    if not have_django:
+        print("Django: skipped (not installed; MAILBILL_BENCH_EXTRA=django nox -s bench adds it)")
+    if "django-2" in results:
+        two = {n: results[n]["messages"] / results[n]["wall"] for n in ("django-2", "mailbill-2")}
+        print(f"two processes each: mailbill {two['mailbill-2'] / two['django-2']:.2f}x Django")
+    for name in ("mailbill", "mailbill-durable"):
+        r = results[name]
+        print(
+            f"{SCENARIOS[name]}: prepare (render + compose + outbox add) "
+            f"{r['prepare'] / count * 1000:.2f} ms/msg, "
+            f"dispatch (claim + send + mark sent) {r['dispatch'] / count * 1000:.2f} ms/msg"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer messages (300 a client)")
@@ -131,7 +169,7 @@ def main() -> int:
         return 0
 
     have_django = importlib.util.find_spec("django") is not None
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     with Sink() as sink:
         print(f"bench_pipeline: {count} invoices a client; {machine()}")
         print(f"sink: {sink.describe()}; one connection a client, one process a client")
@@ -143,32 +181,7 @@ def main() -> int:
             received = sink.received() - before
             assert received == expected, (name, received, expected)
 
-    base = count / results["prebuilt"]["wall"]
-    django = count / results["django"]["wall"] if "django" in results else None
-    rows = []
-    for name, r in results.items():
-        rate = r["messages"] / r["wall"]
-        rows.append([
-            SCENARIOS[name],
-            f"{rate:,.0f}",
-            f"{r['cpu'] / r['messages'] * 1000:.2f}",
-            f"{r['peak_mb']:.0f}",
-            f"{rate / base:.2f}x",
-            f"{rate / django:.2f}x" if django else "-",
-        ])  # fmt: skip
-    print(table(["client", "msgs/s", "CPU ms/msg", "peak RSS MB", "vs smtplib", "vs Django"], rows))
-    if not have_django:
-        print("Django: skipped (not installed; MAILBILL_BENCH_EXTRA=django nox -s bench adds it)")
-    if "django-2" in results:
-        two = {n: results[n]["messages"] / results[n]["wall"] for n in ("django-2", "mailbill-2")}
-        print(f"two processes each: mailbill {two['mailbill-2'] / two['django-2']:.2f}x Django")
-    for name in ("mailbill", "mailbill-durable"):
-        r = results[name]
-        print(
-            f"{SCENARIOS[name]}: prepare (render + compose + outbox add) "
-            f"{r['prepare'] / count * 1000:.2f} ms/msg, "
-            f"dispatch (claim + send + mark sent) {r['dispatch'] / count * 1000:.2f} ms/msg"
-        )
+    report(results, count, have_django=have_django)
     return 0
 
 

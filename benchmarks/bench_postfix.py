@@ -1,6 +1,6 @@
 """Into a local Postfix: mailbill's whole pipeline against smtplib, the stdlib loop and Django, in one run.
 
-The same clients as ``bench_pipeline.py``, each in its own process, each sending the
+The same clients as ``bench_pipeline.py`` (run as its children), each in its own process, each sending the
 same realistic invoice (``_invoice.py``) over one connection, but to a real Postfix on
 this machine instead of the do-nothing sink: Postfix parses every command, writes and
 fsyncs a queue file per message and hands it to its ``discard`` transport, so the
@@ -49,37 +49,13 @@ from pathlib import Path
 from typing import Any
 
 import bench_pipeline
-from _harness import emit, machine, measure, run_child, table
+from _harness import machine
 
-SCENARIOS = {
-    "prebuilt": "smtplib pre-built bytes",
-    "stdlib": "stdlib EmailMessage + jinja2 + babel",
-    "django": "Django EmailMultiAlternatives + SMTP backend",
-    "mailbill": "mailbill pipeline, durable=False",
-    "mailbill-durable": "mailbill pipeline, durable=True",
-    "django-2": "Django, 2 processes",
-    "mailbill-2": "mailbill, 2 processes (prepare | dispatch)",
-}
+SCENARIOS = bench_pipeline.SCENARIOS
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2525
 ENV = "MAILBILL_BENCH_POSTFIX"
 DRAIN_TIMEOUT = 300.0  # seconds to wait for Postfix to empty its queue after a client
-
-
-def child(scenario: str, host: str, port: int, count: int) -> None:
-    """Run one scenario (warm-up first, then ``count`` timed messages) and print its result."""
-    import _invoice as inv
-
-    pdf = inv.make_pdf()
-    warm = min(30, count)
-    if scenario.startswith("mailbill"):
-        durable = scenario == "mailbill-durable"
-        inv.send_mailbill(host, port, warm, pdf, durable=durable)
-        emit(measure(lambda: inv.send_mailbill(host, port, count, pdf, durable=durable)))
-        return
-    send = {"prebuilt": inv.send_prebuilt, "stdlib": inv.send_stdlib, "django": inv.send_django}[scenario]
-    send(host, port, warm, pdf)
-    emit(measure(lambda: send(host, port, count, pdf)))
 
 
 # -- the server -------------------------------------------------------------------------------------
@@ -228,14 +204,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, help="messages a client (default 1000)")
     parser.add_argument("--host", help=f"Postfix host (default: ${ENV} or {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, help=f"Postfix port (default: ${ENV} or {DEFAULT_PORT})")
-    parser.add_argument("--scenario", help=argparse.SUPPRESS)
     args = parser.parse_args()
     count = args.count or (300 if args.quick else 1000)
     host, port = target(args)
-    if args.scenario:
-        child(args.scenario, host, port, count)
-        return 0
-
     banner = greeting(host, port)
     if banner is None:
         print(
@@ -244,7 +215,6 @@ def main() -> int:
         return 0
     postfix = LocalPostfix() if is_local(host) else None
     have_django = importlib.util.find_spec("django") is not None
-    warm = min(30, count)
     print(f"bench_postfix: {count} invoices a client; {machine()}")
     print(f"server: {host}:{port} ({banner}); one connection a client, one process a client")
     if postfix is None or not postfix.masters:
@@ -258,11 +228,8 @@ def main() -> int:
             continue
         offset = postfix.log_offset() if postfix else 0
         cpu_before = postfix.cpu() if postfix else None
-        if name in bench_pipeline.TOGETHER:  # see bench_pipeline.py: two processes at once
-            results[name], expected = bench_pipeline.run_scenario(name, port, count, host=host)
-        else:
-            argv = ["--scenario", name, "--host", host, "--port", str(port), "--count", str(count)]
-            results[name], expected = {**run_child("bench_postfix.py", argv), "messages": count}, count + warm
+        # each client runs as a child of bench_pipeline.py, pointed at Postfix
+        results[name], expected = bench_pipeline.run_scenario(name, port, count, host=host)
         results[name]["sent"] = expected
         if postfix is None:
             continue
@@ -271,37 +238,9 @@ def main() -> int:
         if cpu_before is not None and cpu_after is not None:
             results[name]["server_cpu"] = cpu_after - cpu_before
 
-    base = count / results["prebuilt"]["wall"]
-    django = count / results["django"]["wall"] if "django" in results else None
     server = all("server_cpu" in r for r in results.values())
-    rows = []
-    for name, r in results.items():
-        rate = r["messages"] / r["wall"]
-        row = [
-            SCENARIOS[name],
-            f"{rate:,.0f}",
-            f"{r['cpu'] / r['messages'] * 1000:.2f}",
-            f"{r['peak_mb']:.0f}",
-            f"{rate / base:.2f}x",
-            f"{rate / django:.2f}x" if django else "-",
-        ]  # fmt: skip
-        if server:
-            row.append(f"{r['server_cpu'] / r['sent'] * 1000:.2f}")
-        rows.append(row)
-    headers = ["client", "msgs/s", "CPU ms/msg", "peak RSS MB", "vs smtplib", "vs Django"]
-    print(table([*headers, "Postfix CPU ms/msg"] if server else headers, rows))
-    if not have_django:
-        print("Django: skipped (not installed; MAILBILL_BENCH_EXTRA=django nox -s bench adds it)")
-    if "django-2" in results:
-        two = {n: results[n]["messages"] / results[n]["wall"] for n in ("django-2", "mailbill-2")}
-        print(f"two processes each: mailbill {two['mailbill-2'] / two['django-2']:.2f}x Django")
-    for name in ("mailbill", "mailbill-durable"):
-        r = results[name]
-        print(
-            f"{SCENARIOS[name]}: prepare (render + compose + outbox add) "
-            f"{r['prepare'] / count * 1000:.2f} ms/msg, "
-            f"dispatch (claim + send + mark sent) {r['dispatch'] / count * 1000:.2f} ms/msg"
-        )
+    column = ("Postfix CPU ms/msg", lambda r: f"{r['server_cpu'] / r['sent'] * 1000:.2f}")
+    bench_pipeline.report(results, count, have_django=have_django, extra=column if server else None)
     if postfix is not None:
         bad = [
             n
