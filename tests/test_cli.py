@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from mailbill._cli import main
-from mailbill.outbox import SQLiteOutbox, Status
+from mailbill.outbox import SQLiteOutbox, Status, outbox_from_url
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,13 @@ def test_status_list_and_show(demo_dir: Path, capsys: pytest.CaptureFixture[str]
     assert "opted_out" in shown
     assert "Decision:" in shown
     assert main(["--outbox", url, "show", "invoice/none"]) == 3
+    assert main(["--outbox", url, "show", "invoice/2024/1001"]) == 0
+    shown = capsys.readouterr().out
+    with outbox_from_url(url) as outbox:
+        item = outbox.get_by_key("invoice/2024/1001")
+    subject = json.loads(item.headers)["subject"]
+    assert f"  subject {subject}\n" in shown
+    assert "  from " in shown
 
 
 def test_resend_keeps_history_and_dispatch_sends_it(

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from mailbill._config import Config
 from mailbill._version import __version__
-from mailbill.errors import ConfigurationError, ItemNotFoundError, MailbillError
+from mailbill._rebuild import message_from_item
+from mailbill.errors import ConfigurationError, DocumentError, ItemNotFoundError, MailbillError
 from mailbill.outbox import Outbox, OutboxItem, Status, outbox_from_url
 from mailbill.transports import mask_url
 
@@ -113,6 +114,14 @@ def _cmd_show(outbox: Outbox, ref: str) -> int:
     print(f"  kind {item.kind or '-'}  reference {item.reference or '-'}  batch {item.batch or '-'}")
     print(f"  transport {item.transport}  message-id {item.message_id or '-'}")
     print(f"  recipients {', '.join(item.recipients) or '-'}")
+    if item.message:
+        try:  # the headers stored with the item, or read from its bytes
+            message = message_from_item(item, bodies=False)
+        except DocumentError as exc:
+            print(f"  (the stored message cannot be read back: {exc})")
+        else:
+            print(f"  from {message.sender}")
+            print(f"  subject {message.subject}")
     if item.reason:
         print(f"  reason {item.reason}")
     for version in outbox.history(item.key):
