@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mailbill._config import Config
-from mailbill._version import __version__
 from mailbill._rebuild import message_from_item
+from mailbill._version import __version__
 from mailbill.errors import ConfigurationError, DocumentError, ItemNotFoundError, MailbillError
 from mailbill.outbox import Outbox, OutboxItem, Status, outbox_from_url
 from mailbill.transports import mask_url
