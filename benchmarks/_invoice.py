@@ -335,11 +335,7 @@ def send_mailbill(
         outbox = SQLiteOutbox(Path(tmp) / "outbox.sqlite3", durable=durable)
         try:
             start = time.perf_counter()
-            numbers = iter(range(count))
-            while batch := list(
-                mailbill_items(templates, (n for _, n in zip(range(chunk), numbers, strict=False)), pdf)
-            ):
-                outbox.add_many(batch)
+            prepare_mailbill(outbox, templates, count, pdf, chunk=chunk)
             prepared = time.perf_counter()
 
             def factory() -> SMTPTransport:
