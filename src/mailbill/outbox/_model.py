@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -67,6 +67,7 @@ __all__ = [
     "SuppressionEntry",
     "SuppressionReason",
     "check_transition",
+    "next_version",
 ]
 
 
@@ -402,6 +403,31 @@ class OutboxItem:
     def is_final(self) -> bool:
         """Whether nothing more happens to it without a person or a ``resend``."""
         return self.status in FINAL_STATUSES
+
+
+def next_version(latest: OutboxItem, item: NewItem | None, /, *, status: Status) -> NewItem:
+    """What :meth:`Outbox.resend` stores as the next version of ``latest``.
+
+    ``item`` under ``latest``'s key with ``status``, or, without one, the same
+    bytes, envelope and Message-ID again (every outbox builds it here).
+    """
+    if item is not None:
+        return replace(item, key=latest.key, status=status)
+    return NewItem(
+        key=latest.key,
+        message=latest.message or b"",
+        mail_from=latest.mail_from,
+        recipients=latest.recipients,
+        message_id=latest.message_id,
+        transport=latest.transport,
+        smtputf8=latest.smtputf8,
+        batch=latest.batch,
+        kind=latest.kind,
+        reference=latest.reference,
+        decision=latest.decision,
+        status=status,
+        headers=latest.headers,
+    )
 
 
 @dataclass(frozen=True, slots=True)

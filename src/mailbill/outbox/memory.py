@@ -21,6 +21,7 @@ from mailbill.outbox._model import (
     SuppressionEntry,
     SuppressionReason,
     check_transition,
+    next_version,
 )
 from mailbill.outbox.base import _UNSET, Clock, Outbox, address_key, utc_now
 
@@ -99,22 +100,7 @@ class MemoryOutbox(Outbox):
                 raise InvalidTransitionError(
                     f"outbox item {latest.id} ({key!r}) is {latest.status.value}; resend only a finished one"
                 )
-            new = item or NewItem(
-                key=key,
-                message=latest.message or b"",
-                mail_from=latest.mail_from,
-                recipients=latest.recipients,
-                message_id=latest.message_id,
-                transport=latest.transport,
-                smtputf8=latest.smtputf8,
-                batch=latest.batch,
-                kind=latest.kind,
-                reference=latest.reference,
-                decision=latest.decision,
-                status=status,
-                headers=latest.headers,
-            )
-            new = dataclasses.replace(new, key=key, status=status)
+            new = next_version(latest, item, status=status)
             return self._store_new(new, latest.version + 1, at)
 
     def get(self, item_id: int, /) -> OutboxItem:

@@ -32,6 +32,7 @@ from mailbill.outbox._model import (
     SuppressionEntry,
     SuppressionReason,
     check_transition,
+    next_version,
 )
 from mailbill.outbox._postgres_db import ConnectionFactory, Database, import_psycopg, mask_dsn
 from mailbill.outbox._postgres_rows import (
@@ -192,14 +193,7 @@ class PostgresOutbox(Outbox):
                 raise InvalidTransitionError(
                     f"outbox item {current.id} ({key!r}) is {state}; resend only a finished one"
                 )
-            new = item or NewItem(
-                key, current.message or b"", current.mail_from, current.recipients,
-                current.message_id, current.transport, current.smtputf8, current.batch, current.kind,
-                current.reference, current.decision, status, headers=current.headers,
-            )  # fmt: skip
-            new = NewItem(
-                **{**{f: getattr(new, f) for f in new.__dataclass_fields__}, "key": key, "status": status}
-            )
+            new = next_version(current, item, status=status)
             conn.execute(self._db.q(INSERT_ITEM), item_params(new, current.version + 1, at))
             if status is Status.RELEASED:
                 self._db.notify(conn)

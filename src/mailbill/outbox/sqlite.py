@@ -36,6 +36,7 @@ from mailbill.outbox._model import (
     SuppressionEntry,
     SuppressionReason,
     check_transition,
+    next_version,
 )
 from mailbill.outbox._sqlite_rows import (
     Tx,
@@ -169,14 +170,7 @@ class SQLiteOutbox(Outbox):
                 raise InvalidTransitionError(
                     f"outbox item {latest.id} ({key!r}) is {latest.status.value}; resend only a finished one"
                 )
-            new = item or NewItem(
-                key, latest.message or b"", latest.mail_from, latest.recipients,
-                latest.message_id, latest.transport, latest.smtputf8, latest.batch, latest.kind,
-                latest.reference, latest.decision, status, headers=latest.headers,
-            )  # fmt: skip
-            new = NewItem(
-                **{**{f: getattr(new, f) for f in new.__dataclass_fields__}, "key": key, "status": status}
-            )
+            new = next_version(latest, item, status=status)
             insert_item(conn, new, latest.version + 1, at)
             stored = self._latest(conn, key)
             assert stored is not None
