@@ -37,12 +37,11 @@ _CTE = {
 }
 
 # A part is (its header block, its body, the pieces a boundary must be checked
-# against). Head and body end with CRLF; a body is bytes, or for a multipart the
-# list of pieces to join (joined once, at the end, instead of at every level).
+# against). Head and body end with CRLF; a body is the list of pieces to join
+# (joined once, at the end, instead of at every level of a multipart).
 # Base64 and quoted-printable bodies are not among the pieces to check: neither
 # encoding can produce "=_", which every boundary marker ("--=_mb_...") holds.
-_Body = bytes | list[bytes]
-_Part = tuple[bytes, _Body, tuple[bytes, ...]]
+_Part = tuple[bytes, list[bytes], tuple[bytes, ...]]
 
 
 def _mailbox_tokens(addr: Address, *, utf8: bool) -> list[str]:
@@ -73,7 +72,7 @@ def _text_part(text: str, subtype: str) -> _Part:
     if text.isascii() and "\x00" not in text and (len(text) <= 998 or max(map(len, text.split("\n"))) <= 998):
         head = _TEXT_TYPE[subtype] + _CTE["7bit"]
         body = text.replace("\n", "\r\n").encode("ascii")
-        return head, body, (head, body)  # plain text could hold anything: check it
+        return head, [body], (head, body)  # plain text could hold anything: check it
     else:
         raw = text.encode("utf-8")
         high = len(raw) - len(raw.translate(None, _HIGH))
@@ -83,7 +82,7 @@ def _text_part(text: str, subtype: str) -> _Part:
         else:
             cte, body = "base64", _base64(raw)
     head = _TEXT_TYPE[subtype] + _CTE[cte]
-    return head, body, (head,)
+    return head, [body], (head,)
 
 
 def _attachment_part(att: Attachment) -> _Part:
@@ -96,7 +95,7 @@ def _attachment_part(att: Attachment) -> _Part:
     if att.content_id is not None:
         head.append(f"Content-ID: <{att.content_id}>\r\n".encode())
     joined = b"".join(head)
-    return joined, _base64(att.content), (joined,)
+    return joined, [_base64(att.content)], (joined,)
 
 
 def _multipart(
@@ -112,12 +111,7 @@ def _multipart(
             break
     out: list[bytes] = []
     for head, body, _ in children:
-        out += (marker, b"\r\n", head, b"\r\n")
-        if isinstance(body, bytes):
-            out.append(body)
-        else:
-            out += body
-        out.append(b"\r\n")
+        out += (marker, b"\r\n", head, b"\r\n", *body, b"\r\n")
     out += (marker, b"--\r\n")
     head = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n'.encode("ascii")
     # an enclosing multipart must not reuse this boundary either: its marker is checked too
@@ -158,9 +152,5 @@ def write_message(message: OutgoingMessage) -> bytes:
     out.append(f"Date: {format_datetime(message.date)}\r\nMessage-ID: {message.message_id}\r\n".encode())
     out.extend(unstructured_field(name, value) for name, value in message.headers)
     head, body, _ = _body_tree(message)
-    out += (b"MIME-Version: 1.0\r\n", head, b"\r\n")
-    if isinstance(body, bytes):
-        out.append(body)
-    else:
-        out += body
+    out += (b"MIME-Version: 1.0\r\n", head, b"\r\n", *body)
     return b"".join(out)
