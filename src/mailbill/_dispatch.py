@@ -6,19 +6,20 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
 from mailbill._dispatch_report import DispatchEvent, DispatchFailure, DispatchReport, _Run
+from mailbill._models import OutgoingMessage
 from mailbill._ratelimit import Rate, RateLimiter
 from mailbill._rebuild import message_from_item
 from mailbill._retry import RetryPolicy
 from mailbill.errors import AccountError, ConfigurationError
 from mailbill.outbox._model import OutboxItem, RecoveryPolicy, Status, SuppressionReason
 from mailbill.outbox.base import Clock, Outbox, utc_now
-from mailbill.transports.base import BaseTransport
+from mailbill.transports.base import BaseTransport, SendResult
 
 __all__ = ["DispatchEvent", "DispatchFailure", "DispatchReport", "Dispatcher"]
 
@@ -286,31 +287,26 @@ class Dispatcher:
                 )
                 if not items:
                     return
-                for n, item in enumerate(items):
-                    old = (
-                        Status.DEFERRED
-                        if item.last_attempt and item.last_attempt.outcome is Status.DEFERRED
-                        else Status.RELEASED
-                    )
-                    self._emit(DispatchEvent(item.id, item.key, old, Status.SENDING, "", item.transport))
-                    self._count(run, Status.SENDING)
-                    if self._stop.is_set() or run.error is not None or name in run.stopped:
-                        for rest in items[n:]:
-                            self._change(run, rest, Status.RELEASED, "stopped")
+                if transport is None:
+                    self._sending(run, items[0])
+                    if self._stopping(run, name):
+                        self._give_back(run, items, "stopped")
                         return
-                    if transport is None:
-                        try:
-                            transport = self._make_transport(name)
-                            transport.open()
-                        except Exception as exc:  # nothing was sent: give the items back
-                            for rest in items[n:]:
-                                self._change(run, rest, Status.RELEASED, exc)
-                            self._account_down(run, name, limiter, exc)
-                            transport = None
-                            if isinstance(exc, ConfigurationError):
-                                raise
-                            return
-                    self._send_one(run, item, transport, limiter, name)
+                    try:
+                        transport = self._make_transport(name)
+                        transport.open()
+                    except Exception as exc:  # nothing was sent: give the items back
+                        self._give_back(run, items, exc)
+                        self._account_down(run, name, limiter, exc)
+                        transport = None
+                        if isinstance(exc, ConfigurationError):
+                            raise
+                        return
+                    announced = 1
+                else:
+                    announced = 0
+                if not self._send_chunk(run, items, transport, limiter, name, announced=announced):
+                    return
         except BaseException as exc:
             with run.lock:
                 run.error = run.error or exc
@@ -331,46 +327,111 @@ class Dispatcher:
             run.stopped[name] = f"{type(exc).__name__}: {exc}"
         logger.error("account %s stopped: %s", name, exc)
 
-    def _send_one(
-        self, run: _Run, item: OutboxItem, transport: BaseTransport, limiter: RateLimiter, name: str
-    ) -> None:
+    def _send_chunk(
+        self,
+        run: _Run,
+        items: list[OutboxItem],
+        transport: BaseTransport,
+        limiter: RateLimiter,
+        name: str,
+        *,
+        announced: int,
+    ) -> bool:
+        """Send claimed items through ``transport.send_many``; return ``False`` when the run must stop.
+
+        The messages are built lazily, one at a time, as the transport asks for
+        them, so a transport that overlaps messages (SMTP with PIPELINING) has
+        the next one built while the server answers the previous one. Each
+        result is recorded as it arrives; an item whose message was handed to
+        the transport always gets its result before the next item is recorded.
+        """
+        in_flight: list[OutboxItem] = []
+        stopped = False
+
+        def messages() -> Iterator[OutgoingMessage]:
+            nonlocal stopped
+            for n, item in enumerate(items):
+                if n >= announced:
+                    self._sending(run, item)
+                if self._stopping(run, name):
+                    stopped = True
+                    self._give_back(run, items[n:], "stopped")
+                    return
+                message = self._ready(run, item, transport, limiter)
+                if message is not None:
+                    in_flight.append(item)
+                    yield message
+
+        results = transport.send_many(messages())
+        try:
+            for result in results:
+                self._record(run, in_flight.pop(0), result, limiter, name)
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+        return not stopped
+
+    def _sending(self, run: _Run, item: OutboxItem) -> None:
+        old = (
+            Status.DEFERRED
+            if item.last_attempt and item.last_attempt.outcome is Status.DEFERRED
+            else Status.RELEASED
+        )
+        self._emit(DispatchEvent(item.id, item.key, old, Status.SENDING, "", item.transport))
+        self._count(run, Status.SENDING)
+
+    def _stopping(self, run: _Run, name: str) -> bool:
+        return self._stop.is_set() or run.error is not None or name in run.stopped
+
+    def _give_back(self, run: _Run, items: Sequence[OutboxItem], why: BaseException | str) -> None:
+        for item in items:
+            self._change(run, item, Status.RELEASED, why)
+
+    def _ready(
+        self, run: _Run, item: OutboxItem, transport: BaseTransport, limiter: RateLimiter
+    ) -> OutgoingMessage | None:
+        """The message to send for ``item``, once the rate limit allows; ``None`` when it ended here."""
         blocked = [r for r in item.recipients if self.outbox.is_suppressed(r) is not None]
         allowed = [r for r in item.recipients if r not in blocked]
         if not allowed:
             self._change(run, item, Status.PAPER, f"blocked address: {', '.join(blocked)}")
-            return
+            return None
         try:
             # a byte transport sends the stored bytes: read back the headers only
             bodies = not transport.capabilities.preserves_bytes
             message = message_from_item(item, recipients=allowed, bodies=bodies)
         except Exception as exc:  # one item that cannot be built is recorded; the run goes on
             self._change(run, item, Status.FAILED, exc)
-            return
+            return None
         recipients = len(message.recipients)
         while (wait := limiter.wait_time(recipients)) > 0:
             if self._stop.is_set():
                 self._change(run, item, Status.RELEASED, "stopped")
-                return
+                return None
             if wait > self.lease_seconds / 2:
                 # a per-recipient limit is used up: do not hold the item past its lease
                 later = self._clock() + timedelta(seconds=wait)
                 self._change(run, item, Status.RELEASED, "rate limit reached", next_attempt_at=later)
-                return
+                return None
             self._sleep(wait)
         if not limiter.try_acquire(recipients):
             limiter.acquire(recipients)  # another worker of the account took the slot
-        try:
-            receipt = transport.send(message)
-        except BaseException as exc:
-            if not isinstance(exc, Exception):
-                raise
+        return message
+
+    def _record(
+        self, run: _Run, item: OutboxItem, result: SendResult, limiter: RateLimiter, name: str
+    ) -> None:
+        """Record how sending ``item`` ended: SENT, or what the retry policy decides for the error."""
+        exc = result.error
+        if exc is not None:
             now = self._clock()
             decision = (
                 self.retry.decide(item, exc, now=now) if not isinstance(exc, ConfigurationError) else None
             )
             if decision is None:
                 self._change(run, item, Status.RELEASED, exc)
-                raise
+                raise exc
             for address in decision.suppress:
                 self.outbox.suppress(address, SuppressionReason.HARD_BOUNCE, str(exc))
             if decision.pause_seconds is not None:
@@ -379,6 +440,8 @@ class Dispatcher:
                 self._account_down(run, name, limiter, exc)
             self._change(run, item, decision.status, exc, next_attempt_at=decision.next_attempt_at)
             return
+        receipt = result.receipt
+        assert receipt is not None
         if self.retry.suppress_refused:
             for refused in receipt.refused:
                 if 500 <= refused.code < 600:

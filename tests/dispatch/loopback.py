@@ -56,6 +56,8 @@ class LoopbackServer:
         on_mail: Called at MAIL FROM with the server's time; returns a reply to
             send instead of 250 (``"451 ..."``, ``"421 ..."``), or ``None``.
         on_data: Called at the end of DATA; returns :data:`DROP`, a reply, or ``None``.
+        pipelining: Offer PIPELINING in the EHLO reply (aiosmtpd reads commands
+            line by line, so it handles pipelined ones; it only does not offer it).
     """
 
     def __init__(
@@ -65,8 +67,10 @@ class LoopbackServer:
         refuse: frozenset[str] = frozenset(),
         on_mail: Callable[[float], str | None] | None = None,
         on_data: Callable[[float], str | None] | None = None,
+        pipelining: bool = False,
     ) -> None:
         self.clock = clock
+        self.pipelining = pipelining
         self.refuse = refuse
         self.on_mail = on_mail
         self.on_data = on_data
@@ -83,6 +87,14 @@ class LoopbackServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._controller.stop()
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

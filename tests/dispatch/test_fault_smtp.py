@@ -16,3 +16,12 @@ def test_a_batch_of_1000_survives_a_misbehaving_server(tmp_path: Path) -> None:
     run_fault_scenario(
         lambda clock: SQLiteOutbox(tmp_path / "outbox.sqlite3", clock=clock.now, durable=False)
     )
+
+
+@pytest.mark.slow
+def test_a_pipelined_batch_of_1000_survives_a_misbehaving_server(tmp_path: Path) -> None:
+    """This test ensures the same promises when messages overlap on the connection (no rate limit)."""
+    run_fault_scenario(
+        lambda clock: SQLiteOutbox(tmp_path / "outbox.sqlite3", clock=clock.now, durable=False),
+        pipelining=True,
+    )

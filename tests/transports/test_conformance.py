@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipelining_server import PipeliningServer
 from transport_support import TLSSetup, make_message
 
 from mailbill import (
@@ -198,12 +199,15 @@ class OutlookHarness(Harness):
         return self.outlook.applications
 
 
-@pytest.fixture(params=["memory", "file", "smtp", "smtp-tls", "outlook"])
+@pytest.fixture(params=["memory", "file", "smtp", "smtp-pipelining", "smtp-tls", "outlook"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """Each transport in turn, behind its harness."""
     kind: Any = request.param
     if kind == "smtp":
         with SMTPServer() as server:
+            yield SMTPHarness(server)
+    elif kind == "smtp-pipelining":
+        with PipeliningServer() as server:
             yield SMTPHarness(server)
     elif kind == "smtp-tls":
         tls: TLSSetup = request.getfixturevalue("tls")
@@ -264,6 +268,40 @@ def test_many_messages_over_one_connection(harness: Harness) -> None:
             transport.send(message)
     assert [f.subject for f in harness.arrived_fields()] == [m.subject for m in messages]
     assert harness.connections() == 1
+
+
+def test_send_many_yields_each_result_in_order(harness: Harness) -> None:
+    """This test ensures that send_many sends every message once, in order, with one result each."""
+    messages = [make_message(subject=f"Rechnung {n}") for n in range(12)]
+    with harness.transport() as transport:
+        results = list(transport.send_many(messages))
+    assert [r.message for r in results] == messages
+    assert [(r.error, r.receipt.message_id if r.receipt else None) for r in results] == [
+        (None, m.message_id) for m in messages
+    ]
+    assert [f.subject for f in harness.arrived_fields()] == [m.subject for m in messages]
+    assert harness.connections() == 1
+
+
+def test_send_many_takes_messages_lazily(harness: Harness) -> None:
+    """This test ensures that send_many takes a message from its input only when it is about to send it."""
+    messages = [make_message(subject=f"Rechnung {n}") for n in range(3)]
+    taken: list[int] = []
+
+    def source() -> Iterator[OutgoingMessage]:
+        for n, message in enumerate(messages):
+            taken.append(n)
+            yield message
+
+    with harness.transport() as transport:
+        results = transport.send_many(source())
+        assert taken == []  # nothing happens before the first result is asked for
+        first = next(results)
+        assert first.message is messages[0]
+        assert taken in ([0], [0, 1])  # at most the next one, to overlap it with the reply
+        rest = list(results)
+    assert [r.message for r in rest] == messages[1:]
+    assert len(harness.arrived_fields()) == 3
 
 
 def test_receipt_follows_the_contract(harness: Harness, message: OutgoingMessage) -> None:

@@ -8,7 +8,7 @@ makes one from a URL (``smtp://``, ``smtps://``, ``file://``, ``outlook:``, ``me
 from mailbill.transports._registry import ENTRY_POINT_GROUP, mask_url, transport_from_url
 from mailbill.transports._smtp_presets import SMTP_PRESETS, SMTPPreset
 from mailbill.transports._smtp_session import SMTPServerReport, TokenProvider
-from mailbill.transports.base import BaseTransport, Capabilities
+from mailbill.transports.base import BaseTransport, Capabilities, SendResult
 from mailbill.transports.filedrop import FileDropTransport
 from mailbill.transports.memory import MemoryTransport
 from mailbill.transports.outlook import OutlookBinding, OutlookTransport
@@ -26,6 +26,7 @@ __all__ = [
     "SMTPPreset",
     "SMTPServerReport",
     "SMTPTransport",
+    "SendResult",
     "TokenProvider",
     "mask_url",
     "transport_from_url",

@@ -35,7 +35,16 @@ from mailbill.transports._smtp_errors import (
 )
 from mailbill.transports._smtp_session import StaleConnectionError
 
-__all__ = ["dot_stuff", "envelope_commands", "pipelined_transaction"]
+__all__ = [
+    "Group",
+    "dot_stuff",
+    "envelope_commands",
+    "pipelined_transaction",
+    "read_end_of_data",
+    "read_envelope",
+    "send_body",
+    "start_transaction",
+]
 
 #: Commands written before their replies are read (a group longer than this goes in windows).
 WINDOW = 100
@@ -113,7 +122,7 @@ def envelope_commands(mail_from: str, recipients: tuple[str, ...], options: list
     return [f"{line}\r\n".encode(encoding) for line in lines]
 
 
-class _Group:
+class Group:
     """Writes the command group in windows and reads the reply to each command in order.
 
     RFC 2920 section 3.1: a client that writes a long group without reading can
@@ -122,51 +131,48 @@ class _Group:
     """
 
     def __init__(self, conn: smtplib.SMTP, lines: list[bytes]) -> None:
-        self._conn = conn
+        self.conn = conn
         self._lines = lines
         self._sent = 0
         self._read = 0
+
+    def write_all(self) -> bool:
+        """Write the whole group now, if it fits in one window; return whether it was written."""
+        if self._sent or len(self._lines) > WINDOW:
+            return False
+        self.conn.send(b"".join(self._lines))
+        self._sent = len(self._lines)
+        return True
 
     def reply(self) -> tuple[int, bytes]:
         """The reply to the next command (writing the next window first when needed)."""
         if self._read == self._sent:
             end = min(len(self._lines), self._sent + WINDOW)
-            self._conn.send(b"".join(self._lines[self._sent : end]))
+            self.conn.send(b"".join(self._lines[self._sent : end]))
             self._sent = end
         self._read += 1
-        return self._conn.getreply()
+        return self.conn.getreply()
 
 
-def pipelined_transaction(
-    conn: smtplib.SMTP,
-    message: OutgoingMessage,
-    data: bytes,
-    options: list[str],
-    *,
-    transport: str,
-) -> SendReceipt:
-    """Run one mail transaction with PIPELINING on ``conn`` (whose EHLO offered it).
+def start_transaction(conn: smtplib.SMTP, message: OutgoingMessage, options: list[str]) -> Group:
+    """The envelope group of ``message`` (MAIL FROM, every RCPT TO, DATA), not written yet."""
+    return Group(conn, envelope_commands(message.mail_from, message.recipients, options))
 
-    Args:
-        conn: An open, greeted (and authenticated) connection.
-        message: The message; its envelope gives MAIL FROM and the RCPT TO list.
-        data: The message bytes (``message.as_bytes()``).
-        options: The MAIL FROM parameters (from ``mail_options``).
-        transport: The transport's name for the receipt.
+
+def read_envelope(group: Group, message: OutgoingMessage) -> tuple[list[str], list[RefusedRecipient]]:
+    """Read the replies to the envelope group, up to the server's 354 to DATA.
 
     Returns:
-        The receipt, with the accepted and the refused recipients.
+        The accepted recipients and the refused ones (some were accepted).
 
     Raises:
         StaleConnectionError: the connection broke (or the server said 421 to MAIL FROM)
             before the message itself was sent; the caller may retry on a new connection.
         RecipientsRefusedError: every recipient was refused permanently.
-        PermanentDeliveryError: a 5xx reply to MAIL FROM, DATA or the message.
-        TransientDeliveryError: a 4xx reply, or the connection broke after the message
-            was sent (the server may or may not have accepted it).
+        PermanentDeliveryError: a 5xx reply to MAIL FROM or DATA.
+        TransientDeliveryError: a 4xx reply.
     """
-    recipients = message.recipients
-    group = _Group(conn, envelope_commands(message.mail_from, recipients, options))
+    conn = group.conn
     try:
         code, text = group.reply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -179,7 +185,7 @@ def pipelined_transaction(
 
     accepted: list[str] = []
     refused: list[RefusedRecipient] = []
-    for address in recipients:
+    for address in message.recipients:
         during = f"RCPT TO {address}"
         try:
             code, text = group.reply()
@@ -215,18 +221,50 @@ def pipelined_transaction(
         raise failure
     if code != 354:
         raise error_for_reply(code, text, during="DATA")
+    return accepted, refused
 
+
+def _maybe_accepted(exc: BaseException) -> TransientDeliveryError:
+    error = error_for_exception(exc, during="DATA")
+    return TransientDeliveryError(
+        f"{error} - the server may or may not have accepted the message",
+        smtp_code=error.smtp_code,
+        enhanced_status=error.enhanced_status,
+        server_text=error.server_text,
+    )
+
+
+def send_body(conn: smtplib.SMTP, data: bytes) -> None:
+    """Write the message (dot-stuffed, with the final ``.``) after the server's 354.
+
+    Raises:
+        TransientDeliveryError: the connection broke; part of the message may have arrived.
+    """
     try:
         conn.send(dot_stuff(data))
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise _maybe_accepted(exc) from exc
+
+
+def read_end_of_data(
+    conn: smtplib.SMTP,
+    message: OutgoingMessage,
+    accepted: list[str],
+    refused: list[RefusedRecipient],
+    *,
+    transport: str,
+) -> SendReceipt:
+    """Read the server's reply to the end of the message and make the receipt.
+
+    Raises:
+        PermanentDeliveryError: a 5xx reply.
+        TransientDeliveryError: a 4xx reply, or the connection broke (the server
+            may or may not have accepted the message).
+    """
+    try:
         code, text = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
-        error = error_for_exception(exc, during="DATA")
-        raise TransientDeliveryError(
-            f"{error} - the server may or may not have accepted the message",
-            smtp_code=error.smtp_code,
-            enhanced_status=error.enhanced_status,
-            server_text=error.server_text,
-        ) from exc
+        raise _maybe_accepted(exc) from exc
     if code != 250:
         raise error_for_reply(code, text, during="end of DATA")
     return SendReceipt(
@@ -237,6 +275,41 @@ def pipelined_transaction(
         reply_code=code,
         reply_text=decode_reply(text),
     )
+
+
+def pipelined_transaction(
+    conn: smtplib.SMTP,
+    message: OutgoingMessage,
+    data: bytes,
+    options: list[str],
+    *,
+    transport: str,
+) -> SendReceipt:
+    """Run one mail transaction with PIPELINING on ``conn`` (whose EHLO offered it).
+
+    Two round trips: the envelope group (see :func:`read_envelope`), then the message.
+
+    Args:
+        conn: An open, greeted (and authenticated) connection.
+        message: The message; its envelope gives MAIL FROM and the RCPT TO list.
+        data: The message bytes (``message.as_bytes()``).
+        options: The MAIL FROM parameters (from ``mail_options``).
+        transport: The transport's name for the receipt.
+
+    Returns:
+        The receipt, with the accepted and the refused recipients.
+
+    Raises:
+        StaleConnectionError: the connection broke (or the server said 421 to MAIL FROM)
+            before the message itself was sent; the caller may retry on a new connection.
+        RecipientsRefusedError: every recipient was refused permanently.
+        PermanentDeliveryError: a 5xx reply to MAIL FROM, DATA or the message.
+        TransientDeliveryError: a 4xx reply, or the connection broke after the message
+            was sent (the server may or may not have accepted it).
+    """
+    accepted, refused = read_envelope(start_transaction(conn, message, options), message)
+    send_body(conn, data)
+    return read_end_of_data(conn, message, accepted, refused, transport=transport)
 
 
 def _all_refused(refused: list[RefusedRecipient]) -> DeliveryError:

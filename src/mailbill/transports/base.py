@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -9,7 +10,22 @@ from typing import TYPE_CHECKING, Self
 if TYPE_CHECKING:
     from mailbill._models import OutgoingMessage, SendReceipt
 
-__all__ = ["BaseTransport", "Capabilities"]
+__all__ = ["BaseTransport", "Capabilities", "SendResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """How one message of :meth:`BaseTransport.send_many` ended: a receipt, or the error.
+
+    Attributes:
+        message: The message, as taken from the input.
+        receipt: The receipt when it was sent (then ``error`` is ``None``).
+        error: The exception :meth:`~BaseTransport.send` would have raised for it.
+    """
+
+    message: OutgoingMessage
+    receipt: SendReceipt | None = None
+    error: Exception | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,33 @@ class BaseTransport:
             ...         return SendReceipt(message.message_id, self.name, message.recipients)
         """
         raise NotImplementedError(f"{type(self).__name__} must implement the 'send' method")
+
+    def send_many(self, messages: Iterable[OutgoingMessage], /) -> Iterator[SendResult]:
+        """Send messages one after the other; yield each one's result, in order, as it ends.
+
+        A failed message does not stop the others: its exception (any
+        :class:`Exception`; others propagate) is in its result. ``messages`` is
+        read lazily, one message at a time, so the caller can produce the next
+        message while the previous one is under way, and stop by ending its
+        iterable. A message whose result has not been yielded yet was not sent:
+        a transport may have started its envelope, never its content.
+
+        The default calls :meth:`send` for each message. A transport may overlap
+        messages instead: :class:`~mailbill.SMTPTransport` with PIPELINING writes
+        the next message's envelope before it reads the server's reply to the
+        previous message (one round trip a message instead of two).
+
+        Example:
+            >>> for result in transport.send_many(messages):  # doctest: +SKIP
+            ...     print(result.message.subject, result.error or result.receipt.reply_code)
+        """
+        for message in messages:
+            try:
+                receipt = self.send(message)
+            except Exception as exc:  # reported in the result; the next message still goes
+                yield SendResult(message, error=exc)
+            else:
+                yield SendResult(message, receipt=receipt)
 
     def __enter__(self) -> Self:
         self.open()

@@ -7,7 +7,7 @@ import smtplib
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -29,8 +29,9 @@ from mailbill.transports._smtp_session import (
     mapped,
     report,
 )
+from mailbill.transports._smtp_stream import Stream
 from mailbill.transports._smtp_transaction import mail, mail_options, rcpt, send_data
-from mailbill.transports.base import BaseTransport, Capabilities
+from mailbill.transports.base import BaseTransport, Capabilities, SendResult
 
 __all__ = ["SMTPServerReport", "SMTPTransport", "TokenProvider"]
 
@@ -362,6 +363,24 @@ class SMTPTransport(BaseTransport):
                 self._last_used = self._clock()
                 return receipt
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def send_many(self, messages: Iterable[OutgoingMessage], /) -> Iterator[SendResult]:
+        """Send messages over one connection; yield each result, in order, as its reply arrives.
+
+        The same as :meth:`send` for each message, and the same errors in the
+        results. When the server offers PIPELINING (and ``pipelining`` is on),
+        the next message's envelope is written before the reply to the previous
+        message is read: one round trip a message instead of two. The next
+        message is taken from ``messages`` only once the previous one was
+        written, so a caller that builds messages lazily does that work while
+        the server answers. Other threads' :meth:`send` calls wait until the
+        iteration ends.
+        """
+        if not self.pipelining:
+            yield from super().send_many(messages)
+            return
+        with self._lock:
+            yield from Stream(self, messages).results()
 
     def _after_failure(self, exc: DeliveryError) -> None:
         """Keep the connection for the next message when the server only refused this one."""
