@@ -4,7 +4,8 @@ aiosmtpd reads commands line by line, so it already handles pipelined groups; it
 only does not *advertise* PIPELINING. The server adds the keyword and records
 what had already arrived when it handled each MAIL FROM and each message end
 (the proof of batching); it can refuse the DATA command itself or drop the
-connection at a RCPT TO.
+connection at a RCPT TO, or answer 421 (and close) to the MAIL FROM after some
+messages on a connection.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class _PipeliningHandler(_Handler):
     ) -> str:
         # What the client sent beyond MAIL FROM before it could have seen this reply.
         self._owner.buffered_at_mail.append(bytes(smtp._reader._buffer))
+        limit = self._owner.messages_per_connection
+        if limit is not None and getattr(smtp, "messages_received", 0) >= limit:
+            return self._reply(smtp, "421 4.7.0 too many messages on this connection")
         return await super().handle_MAIL(smtp, session, envelope, address, options)
 
     async def handle_RCPT(
@@ -91,9 +95,11 @@ class PipeliningServer(SMTPServer):
         drop_at_rcpt: tuple[str, ...] = (),
         lenient_data: bool = False,
         end_delay: float = 0.0,
+        messages_per_connection: int | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        self.messages_per_connection = messages_per_connection
         self.advertise = advertise
         self.data_command_replies = deque(data_command_replies)
         self.drop_at_rcpt = deque(drop_at_rcpt)

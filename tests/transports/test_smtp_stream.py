@@ -8,12 +8,13 @@ fresh server), so the overlap changes the round trips and nothing else.
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Iterator
 from types import NoneType
 from typing import Any
 
 import pytest
-from pipelining_server import PipeliningServer
 from transport_support import make_message
 
 from mailbill import (
@@ -26,6 +27,7 @@ from mailbill import (
 )
 from mailbill.errors import DeliveryError
 from mailbill.transports.smtp import SMTPTransport
+from pipelining_server import PipeliningServer
 from smtp_server import DROP
 
 
@@ -61,11 +63,9 @@ def one_by_one(messages: list[OutgoingMessage], **server_options: Any) -> list[t
 
 
 def subjects(server: PipeliningServer) -> list[str]:
-    import email.policy
-
-    return [
-        str(email.message_from_bytes(m.data, policy=email.policy.default)["Subject"]) for m in server.messages
-    ]
+    """The subjects of the messages the server accepted, in order."""
+    parsed = (email.message_from_bytes(m.data, policy=email.policy.default) for m in server.messages)
+    return [str(message["Subject"]) for message in parsed]
 
 
 def test_one_round_trip_a_message_and_the_same_bytes() -> None:
@@ -133,11 +133,25 @@ def test_drop_after_a_message_retries_the_next_one_on_a_new_connection() -> None
 def test_server_closing_after_each_few_messages() -> None:
     """This test ensures that a server closing after n messages costs a reconnect, not a message."""
     messages = numbered(5)
-    with PipeliningServer(close_after=2) as server, transport_for(server) as transport:
+    with PipeliningServer(messages_per_connection=2) as server, transport_for(server) as transport:
         results = list(transport.send_many(messages))
     assert all(r.error is None for r in results)
     assert subjects(server) == [m.subject for m in messages]
     assert server.connections == 3
+
+
+def test_a_server_closing_right_after_the_content_reply() -> None:
+    """This test ensures that a close after a 354 for the next message leaves it maybe-sent, not lost."""
+    # The server has read the next envelope (it came with the message) and said 354 to it
+    # before it closes: that message was sent and had no reply, so it may have arrived.
+    messages = numbered(4)
+    with PipeliningServer(close_after=2) as server, transport_for(server) as transport:
+        results = list(transport.send_many(messages))
+    assert [r.error for r in results[:2]] == [None, None]
+    assert isinstance(results[2].error, TransientDeliveryError)
+    assert "may or may not have accepted" in str(results[2].error)
+    assert results[3].error is None
+    assert subjects(server) == ["message 0", "message 1", "message 3"]
 
 
 def test_max_messages_per_connection_is_kept() -> None:
@@ -175,7 +189,7 @@ def test_stopping_early_sends_nothing_more_and_keeps_the_transport_usable() -> N
 
 
 def test_messages_are_taken_one_at_a_time() -> None:
-    """This test ensures that the next message is taken only once the previous one was written."""
+    """This test ensures that the next message is taken only when the previous one's content goes out."""
     taken: list[int] = []
     delivered_when_taken: list[int] = []
 
@@ -188,7 +202,7 @@ def test_messages_are_taken_one_at_a_time() -> None:
     with PipeliningServer(end_delay=0.05) as server, transport_for(server) as transport:
         results = transport.send_many(source(server))
         next(results)
-        assert taken == [0, 1]  # message 1 was taken while the server held its reply to message 0
+        assert taken == [0, 1]  # message 1 was taken to go out with message 0, not more
         list(results)
     assert taken == [0, 1, 2]
     assert delivered_when_taken == [0, 0, 1]

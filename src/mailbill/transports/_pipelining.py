@@ -136,13 +136,12 @@ class Group:
         self._sent = 0
         self._read = 0
 
-    def write_all(self) -> bool:
-        """Write the whole group now, if it fits in one window; return whether it was written."""
+    def take_all(self) -> bytes | None:
+        """The whole group, to be written by the caller now, if it fits in one window; else ``None``."""
         if self._sent or len(self._lines) > WINDOW:
-            return False
-        self.conn.send(b"".join(self._lines))
+            return None
         self._sent = len(self._lines)
-        return True
+        return b"".join(self._lines)
 
     def reply(self) -> tuple[int, bytes]:
         """The reply to the next command (writing the next window first when needed)."""
@@ -234,14 +233,16 @@ def _maybe_accepted(exc: BaseException) -> TransientDeliveryError:
     )
 
 
-def send_body(conn: smtplib.SMTP, data: bytes) -> None:
+def send_body(conn: smtplib.SMTP, data: bytes, then: bytes = b"") -> None:
     """Write the message (dot-stuffed, with the final ``.``) after the server's 354.
+
+    ``then`` (the next message's envelope group) goes out in the same write.
 
     Raises:
         TransientDeliveryError: the connection broke; part of the message may have arrived.
     """
     try:
-        conn.send(dot_stuff(data))
+        conn.send(dot_stuff(data) + then if then else dot_stuff(data))
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         raise _maybe_accepted(exc) from exc
 

@@ -121,8 +121,8 @@ class BaseTransport:
 
         The default calls :meth:`send` for each message. A transport may overlap
         messages instead: :class:`~mailbill.SMTPTransport` with PIPELINING writes
-        the next message's envelope before it reads the server's reply to the
-        previous message (one round trip a message instead of two).
+        the next message's envelope with the previous message, before it reads
+        the server's reply to it (one round trip a message instead of two).
 
         Example:
             >>> for result in transport.send_many(messages):  # doctest: +SKIP

@@ -369,12 +369,12 @@ class SMTPTransport(BaseTransport):
 
         The same as :meth:`send` for each message, and the same errors in the
         results. When the server offers PIPELINING (and ``pipelining`` is on),
-        the next message's envelope is written before the reply to the previous
-        message is read: one round trip a message instead of two. The next
-        message is taken from ``messages`` only once the previous one was
-        written, so a caller that builds messages lazily does that work while
-        the server answers. Other threads' :meth:`send` calls wait until the
-        iteration ends.
+        the next message's envelope goes out with the previous message, before
+        the reply to it is read: one round trip a message instead of two. The
+        next message is taken from ``messages`` once the server accepted the
+        previous one's envelope; each result is yielded as soon as its reply is
+        read, so the caller records it while the server works on the next
+        envelope. Other threads' :meth:`send` calls wait until the iteration ends.
         """
         if not self.pipelining:
             yield from super().send_many(messages)
