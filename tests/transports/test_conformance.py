@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipelining_server import PipeliningServer
 from transport_support import TLSSetup, make_message
 
 from mailbill import (
@@ -29,6 +28,7 @@ from mailbill import (
     SMTPTransport,
 )
 from mailbill.testing import FakeMailItem, FakeOutlook
+from pipelining_server import PipeliningServer
 from smtp_server import SMTPServer
 
 Person = tuple[str, str]  # (display name, address)
@@ -298,7 +298,7 @@ def test_send_many_takes_messages_lazily(harness: Harness) -> None:
         assert taken == []  # nothing happens before the first result is asked for
         first = next(results)
         assert first.message is messages[0]
-        assert taken in ([0], [0, 1])  # at most the next one, to overlap it with the reply
+        assert taken in ([0], [0, 1], [0, 1, 2])  # at most two ahead, to overlap them with the replies
         rest = list(results)
     assert [r.message for r in rest] == messages[1:]
     assert len(harness.arrived_fields()) == 3

@@ -188,13 +188,13 @@ def test_stopping_early_sends_nothing_more_and_keeps_the_transport_usable() -> N
     assert subjects(server) == ["message 0", "later"]
 
 
-def test_messages_are_taken_one_at_a_time() -> None:
-    """This test ensures that the next message is taken only when the previous one's content goes out."""
+def test_messages_are_taken_while_the_server_works() -> None:
+    """This test ensures that at most two messages are taken ahead, the second while the server works."""
     taken: list[int] = []
     delivered_when_taken: list[int] = []
 
     def source(server: PipeliningServer) -> Iterator[OutgoingMessage]:
-        for n, message in enumerate(numbered(3)):
+        for n, message in enumerate(numbered(4)):
             taken.append(n)
             delivered_when_taken.append(len(server.messages))
             yield message
@@ -202,10 +202,29 @@ def test_messages_are_taken_one_at_a_time() -> None:
     with PipeliningServer(end_delay=0.05) as server, transport_for(server) as transport:
         results = transport.send_many(source(server))
         next(results)
-        assert taken == [0, 1]  # message 1 was taken to go out with message 0, not more
+        # Message 1's envelope went out with message 0; message 2 was taken after that,
+        # while the server still held its reply to message 0.
+        assert taken == [0, 1, 2]
+        assert delivered_when_taken == [0, 0, 0]
         list(results)
-    assert taken == [0, 1, 2]
-    assert delivered_when_taken == [0, 0, 1]
+    assert taken == [0, 1, 2, 3]
+    assert len(server.messages) == 4
+
+
+def test_send_or_close_while_an_iteration_is_paused() -> None:
+    """This test ensures that send() and close() take the connection from a paused iteration."""
+    with PipeliningServer() as server, transport_for(server) as transport:
+        results = transport.send_many(numbered(3))
+        assert next(results).error is None  # message 1's envelope is under way
+        assert transport.send(to("ok@example.com", "between")).reply_code == 250
+        assert [r.error for r in results] == [None, None]  # resumed on a new connection
+        paused = transport.send_many(numbered(2))
+        next(paused)
+        transport.close()  # does not wait for the paused iteration
+        assert [r.error for r in paused] == [None]
+    assert subjects(server) == ["message 0", "between", "message 1", "message 2", "message 0", "message 1"]
+    # Each takeover dropped the connection with an envelope under way; send() made the second.
+    assert server.connections == 3
 
 
 def test_an_error_in_the_source_comes_after_the_result_in_flight() -> None:

@@ -4,11 +4,11 @@ With PIPELINING (RFC 2920) one message costs two round trips: the envelope
 group (MAIL FROM, RCPT TO..., DATA), then the message. The RFC also lets
 message content start a group, so the next MAIL FROM may follow the end of a
 message without waiting for its reply. Once the server said 354 to message
-*n*, :class:`Stream` takes message *n + 1* from the caller and writes *n*'s
-content and *n + 1*'s envelope in one write, and then reads the reply to *n*:
-one round trip a message. The result of *n* is yielded before the replies to
-*n + 1*'s envelope are read, so the caller records it while the server
-answers.
+*n*, :class:`Stream` writes *n*'s content and *n + 1*'s envelope in one
+write, then takes message *n + 2* from the caller (who builds it while the
+server works), and then reads the reply to *n*: one round trip a message. The
+result of *n* is yielded before the replies to *n + 1*'s envelope are read, so
+the caller records it while the server answers.
 
 The two go out in *one* write on purpose: Postfix 3.7 answered up to ten times
 more slowly when the envelope followed the content in a separate write a
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -58,36 +59,71 @@ logger = logging.getLogger(__name__)
 
 
 class Stream:
-    """One :meth:`SMTPTransport.send_many` run; iterate :meth:`results` under the transport's lock."""
+    """One :meth:`SMTPTransport.send_many` run; iterate :meth:`results` under the transport's lock.
+
+    Messages taken from the source wait in ``_taken`` (at most two): the first
+    may have its envelope written (``_ahead``), the second has nothing written
+    yet. The second is taken right after a message's content went out, so the
+    caller builds it while the server works.
+    """
 
     def __init__(self, transport: SMTPTransport, messages: Iterable[OutgoingMessage]) -> None:
         self._t = transport
         self._source = iter(messages)
         self._where = f"{transport.host}:{transport.port}"
-        self._ahead: Group | None = None  # the envelope of ``_next``, written, replies unread
-        self._next: OutgoingMessage | None = None
-        self._pulled = False
+        self._taken: deque[OutgoingMessage] = deque()
+        self._ahead: Group | None = None  # the envelope of ``_taken[0]``: written, replies unread
+        self._exhausted = False
         self._source_error: BaseException | None = None
 
     def results(self) -> Iterator[SendResult]:
-        """Send every message; yield each result as soon as the server's reply is read."""
-        message = next(self._source, None)
+        """Send every message; yield each result as soon as the server's reply is read.
+
+        The transport's lock is held while sending, not while paused at a result.
+        """
+        t = self._t
         try:
-            while message is not None:
-                self._pulled = False
-                try:
-                    receipt = self._send(message)
-                except Exception as exc:
-                    yield SendResult(message, error=exc)
-                else:
-                    yield SendResult(message, receipt=receipt)
+            while True:
+                with t._lock:
+                    t._attach(self)
+                    message = self._take()
+                    if message is None:
+                        return
+                    try:
+                        result = SendResult(message, receipt=self._send(message))
+                    except Exception as exc:
+                        result = SendResult(message, error=exc)
+                yield result
                 if self._source_error is not None:
                     raise self._source_error
-                message = self._next if self._pulled else next(self._source, None)
         finally:
-            if self._ahead is not None:  # stopped early: nothing of that message was sent but its envelope
-                self._ahead = None
-                self._t._drop(polite=False)
+            with t._lock:  # stopped early: of the next message only the envelope was sent
+                t._detach(self)
+
+    def drop_envelope(self) -> bool:
+        """Forget the envelope written ahead (the transport drops the connection); say if there was one."""
+        had, self._ahead = self._ahead is not None, None
+        return had
+
+    def _take(self) -> OutgoingMessage | None:
+        """The next message: one taken earlier, else the source's next (``None`` at the end)."""
+        if self._taken:
+            return self._taken.popleft()
+        self._fill(1)
+        return self._taken.popleft() if self._taken else None
+
+    def _fill(self, depth: int) -> None:
+        """Take messages from the source until ``depth`` wait; a source error ends the run later."""
+        while len(self._taken) < depth and not self._exhausted:
+            try:
+                message = next(self._source, None)
+            except BaseException as exc:  # raised once the result in progress is yielded
+                self._exhausted, self._source_error = True, exc
+                return
+            if message is None:
+                self._exhausted = True
+                return
+            self._taken.append(message)
 
     def _send(self, message: OutgoingMessage) -> SendReceipt:
         t = self._t
@@ -106,9 +142,10 @@ class Stream:
                         options = mail_options(conn, message, data, where=self._where)
                         group = start_transaction(conn, message, options)
                     accepted, refused = read_envelope(group, message)
-                    ahead = self._pull_next(conn)
+                    ahead = self._next_envelope(conn)
                     send_body(conn, data, then=ahead[1] if ahead else b"")
                     self._ahead = ahead[0] if ahead else None
+                    self._fill(2)  # built while the server works on this message
                     receipt = read_end_of_data(conn, message, accepted, refused, transport=t.name)
             except StaleConnectionError as stale:
                 t._drop(polite=False)
@@ -132,24 +169,20 @@ class Stream:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _envelope_ahead(self) -> bool:
-        """Whether the next message's envelope was written (by :meth:`_pull_next`)."""
+        """Whether the next message's envelope went out with this message."""
         return self._ahead is not None
 
-    def _pull_next(self, conn: smtplib.SMTP) -> tuple[Group, bytes] | None:
-        """Take the next message; when it may share this connection, return its envelope group.
+    def _next_envelope(self, conn: smtplib.SMTP) -> tuple[Group, bytes] | None:
+        """The next message's envelope group and its bytes, when it may share this connection.
 
-        The group's bytes go out in the same write as this message (a server such
-        as Postfix answers far more slowly when they come in a separate one).
+        The bytes go out in the same write as this message's content (a server
+        such as Postfix answers far more slowly when they come in a separate one).
         """
-        self._pulled = True
-        try:
-            self._next = nxt = next(self._source, None)
-        except BaseException as exc:  # raised after this message's reply is read and yielded
-            self._next, self._source_error = None, exc
-            return None
+        self._fill(1)
         limit = self._t.max_messages_per_connection
-        if nxt is None or (limit is not None and self._t._sent_on_connection + 2 > limit):
+        if not self._taken or (limit is not None and self._t._sent_on_connection + 2 > limit):
             return None
+        nxt = self._taken[0]
         try:
             data = nxt.as_bytes()
             group = start_transaction(conn, nxt, mail_options(conn, nxt, data, where=self._where))

@@ -154,7 +154,10 @@ class SMTPTransport(BaseTransport):
         self.idle_check_after = idle_check_after
         self._clock = clock
         self.pipelining = pipelining
-        self._lock = threading.Lock()
+        # Reentrant: an abandoned send_many iteration may be finalised by this thread while it
+        # holds the lock.
+        self._lock = threading.RLock()
+        self._stream: Stream | None = None  # the send_many iteration that uses the connection
         self._conn: smtplib.SMTP | None = None
         self._sent_on_connection = 0
         self._last_used = 0.0
@@ -229,7 +232,29 @@ class SMTPTransport(BaseTransport):
     def close(self) -> None:
         """Say QUIT and close the connection, if one is open."""
         with self._lock:
+            self._interrupt_stream()
             self._drop(polite=True)
+
+    def _attach(self, stream: Stream) -> None:
+        """Let ``stream`` use the connection (interrupting another one's)."""
+        if self._stream is not stream:
+            self._interrupt_stream()
+            self._stream = stream
+
+    def _detach(self, stream: Stream) -> None:
+        if self._stream is stream:
+            self._interrupt_stream()
+
+    def _interrupt_stream(self) -> None:
+        """Take the connection from a paused send_many iteration.
+
+        An envelope it wrote ahead (replies unread) leaves the connection out of
+        step, so the connection is then dropped; the iteration sends that message
+        again on a new connection if it is resumed.
+        """
+        stream, self._stream = self._stream, None
+        if stream is not None and stream.drop_envelope():
+            self._drop(polite=False)
 
     def _drop(self, *, polite: bool) -> None:
         conn, self._conn = self._conn, None
@@ -343,6 +368,7 @@ class SMTPTransport(BaseTransport):
         """
         data = message.as_bytes()
         with self._lock:
+            self._interrupt_stream()
             for attempt in (1, 2):
                 conn, reused = self._connection_for_send()
                 try:
@@ -374,13 +400,13 @@ class SMTPTransport(BaseTransport):
         next message is taken from ``messages`` once the server accepted the
         previous one's envelope; each result is yielded as soon as its reply is
         read, so the caller records it while the server works on the next
-        envelope. Other threads' :meth:`send` calls wait until the iteration ends.
+        envelope. A :meth:`send` or :meth:`close` while the iteration is paused
+        takes the connection over (a new one is opened if the iteration goes on).
         """
         if not self.pipelining:
             yield from super().send_many(messages)
             return
-        with self._lock:
-            yield from Stream(self, messages).results()
+        yield from Stream(self, messages).results()
 
     def _after_failure(self, exc: DeliveryError) -> None:
         """Keep the connection for the next message when the server only refused this one."""
