@@ -244,6 +244,22 @@ def test_an_error_in_the_source_comes_after_the_result_in_flight() -> None:
     assert len(server.messages) == 2
 
 
+def test_an_error_in_the_source_before_any_message_is_raised() -> None:
+    """This test ensures that a source failing at once is not mistaken for an empty one."""
+
+    def source() -> Iterator[OutgoingMessage]:
+        raise LookupError("no data")
+        yield  # pragma: no cover
+
+    with (
+        PipeliningServer() as server,
+        transport_for(server) as transport,
+        pytest.raises(LookupError, match="no data"),
+    ):
+        list(transport.send_many(source()))
+    assert server.messages == []
+
+
 def test_without_pipelining_results_are_the_same_step_by_step() -> None:
     """This test ensures that a server without PIPELINING gets the messages one command at a time."""
     messages = numbered(3)

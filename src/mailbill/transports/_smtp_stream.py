@@ -88,6 +88,8 @@ class Stream:
                     t._attach(self)
                     message = self._take()
                     if message is None:
+                        if self._source_error is not None:
+                            raise self._source_error
                         return
                     try:
                         result = SendResult(message, receipt=self._send(message))
