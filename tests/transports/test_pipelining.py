@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pipelining_server import PipeliningServer
 from transport_support import make_message
 
 from mailbill import (
@@ -29,6 +28,7 @@ from mailbill import (
 from mailbill.errors import DeliveryError
 from mailbill.transports._pipelining import WINDOW, dot_stuff, envelope_commands
 from mailbill.transports.smtp import SMTPTransport
+from pipelining_server import PipeliningServer
 from smtp_server import DROP
 
 
