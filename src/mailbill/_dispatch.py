@@ -342,21 +342,22 @@ class Dispatcher:
         The messages are built lazily, one at a time, as the transport asks for
         them, so a transport that overlaps messages (SMTP with PIPELINING) has
         the next one built while the server answers the previous one. Each
-        result is recorded as it arrives; an item whose message was handed to
-        the transport always gets its result before the next item is recorded.
+        result is recorded as it arrives. When a result pauses or stops the
+        account (or the run is asked to stop), the iteration ends there: the
+        items the transport took without a result yet (none of their content
+        was sent) and those it did not take go back to RELEASED.
         """
         in_flight: list[OutboxItem] = []
-        stopped = False
+        taken = 0  # items[:taken] went through messages()
 
         def messages() -> Iterator[OutgoingMessage]:
-            nonlocal stopped
+            nonlocal taken
             for n, item in enumerate(items):
                 if n >= announced:
                     self._sending(run, item)
                 if self._stopping(run, name):
-                    stopped = True
-                    self._give_back(run, items[n:], "stopped")
                     return
+                taken = n + 1
                 message = self._ready(run, item, transport, limiter)
                 if message is not None:
                     in_flight.append(item)
@@ -366,11 +367,15 @@ class Dispatcher:
         try:
             for result in results:
                 self._record(run, in_flight.pop(0), result, limiter, name)
+                if self._stopping(run, name) or limiter.wait_time(1) > 0:
+                    break
         finally:
             close = getattr(results, "close", None)
             if close is not None:
                 close()
-        return not stopped
+        stopping = self._stopping(run, name)
+        self._give_back(run, [*in_flight, *items[taken:]], "stopped" if stopping else "account paused")
+        return not stopping
 
     def _sending(self, run: _Run, item: OutboxItem) -> None:
         old = (
