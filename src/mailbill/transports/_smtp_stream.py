@@ -14,8 +14,11 @@ The two go out in *one* write on purpose: Postfix 3.7 answered up to ten times
 more slowly when the envelope followed the content in a separate write a
 fraction of a millisecond later (benchmarks/bench_postfix.py showed it).
 
-Each reply is still mapped exactly as :func:`~mailbill.transports._pipelining.pipelined_transaction`
-maps it. What changes when an envelope is already under way:
+:meth:`SMTPTransport.send` is a stream of one message, so both share this
+code: reconnecting, retrying a stale reused connection once, keeping the
+connection after a refusal. Each reply is mapped by the helpers of
+``_pipelining.py`` (or, without PIPELINING, ``_smtp_transaction.py``). What
+changes when an envelope is already under way:
 
 - the reply to message *n* was a failure: no RSET (it would cancel *n + 1*'s
   envelope; the transaction of *n* ended with that reply anyway);
@@ -23,7 +26,7 @@ maps it. What changes when an envelope is already under way:
   starts again on a new connection (its content was never sent);
 - a server that closes after some messages (421 or a dropped connection at
   *n + 1*'s MAIL FROM) is treated as a stale reused connection: *n + 1* is
-  retried once on a new one, as :meth:`SMTPTransport.send` does.
+  retried once on a new one, like any stale reused connection.
 
 An envelope is written ahead only when the whole group fits one window and the
 connection may carry another message (``max_messages_per_connection``).
@@ -34,7 +37,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING
 
 from mailbill._models import OutgoingMessage, SendReceipt
@@ -76,7 +79,7 @@ class Stream:
         self._exhausted = False
         self._source_error: BaseException | None = None
 
-    def results(self) -> Iterator[SendResult]:
+    def results(self) -> Generator[SendResult, None, None]:
         """Send every message; yield each result as soon as the server's reply is read.
 
         The transport's lock is held while sending, not while paused at a result.
@@ -137,7 +140,7 @@ class Stream:
             else:
                 conn, reused = t._connection_for_send()
             try:
-                if group is None and not conn.has_extn("pipelining"):
+                if group is None and not self._pipelined(conn):
                     receipt = t._transact(conn, message, data)  # step by step
                 else:
                     if group is None:
@@ -170,6 +173,9 @@ class Stream:
             return receipt
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _pipelined(self, conn: smtplib.SMTP) -> bool:
+        return self._t.pipelining and conn.has_extn("pipelining")
+
     def _envelope_ahead(self) -> bool:
         """Whether the next message's envelope went out with this message."""
         return self._ahead is not None
@@ -183,6 +189,8 @@ class Stream:
         self._fill(1)
         limit = self._t.max_messages_per_connection
         if not self._taken or (limit is not None and self._t._sent_on_connection + 2 > limit):
+            return None
+        if not self._pipelined(conn):
             return None
         nxt = self._taken[0]
         try:

@@ -18,12 +18,10 @@ from mailbill.errors import (
     TLSError,
     TransientDeliveryError,
 )
-from mailbill.transports._pipelining import pipelined_transaction
 from mailbill.transports._smtp_presets import SMTP_PRESETS, Security
 from mailbill.transports._smtp_session import (
     PREFERRED_MECHANISMS,
     SMTPServerReport,
-    StaleConnectionError,
     TokenProvider,
     login,
     mapped,
@@ -366,29 +364,17 @@ class SMTPTransport(BaseTransport):
             AuthenticationError: the credentials were refused.
             TLSError: TLS could not be negotiated or verified.
         """
-        data = message.as_bytes()
-        with self._lock:
-            self._interrupt_stream()
-            for attempt in (1, 2):
-                conn, reused = self._connection_for_send()
-                try:
-                    receipt = self._transact(conn, message, data)
-                except StaleConnectionError as stale:
-                    self._drop(polite=False)
-                    if reused and attempt == 1:
-                        logger.debug("reused connection failed before DATA (%s); reconnecting", stale)
-                        continue
-                    raise stale.error from stale.__cause__
-                except DeliveryError as exc:
-                    self._after_failure(exc)
-                    raise
-                except BaseException:
-                    self._drop(polite=False)
-                    raise
-                self._sent_on_connection += 1
-                self._last_used = self._clock()
-                return receipt
-        raise AssertionError("unreachable")  # pragma: no cover
+        # One message through the same stream as send_many: one place decides
+        # reconnecting, retrying a stale connection and keeping it after a refusal.
+        results = Stream(self, (message,)).results()
+        try:
+            result = next(results)
+        finally:
+            results.close()
+        if result.error is not None:
+            raise result.error
+        assert result.receipt is not None
+        return result.receipt
 
     def send_many(self, messages: Iterable[OutgoingMessage], /) -> Iterator[SendResult]:
         """Send messages over one connection; yield each result, in order, as its reply arrives.
@@ -403,9 +389,6 @@ class SMTPTransport(BaseTransport):
         envelope. A :meth:`send` or :meth:`close` while the iteration is paused
         takes the connection over (a new one is opened if the iteration goes on).
         """
-        if not self.pipelining:
-            yield from super().send_many(messages)
-            return
         yield from Stream(self, messages).results()
 
     def _after_failure(self, exc: DeliveryError) -> None:
@@ -421,16 +404,14 @@ class SMTPTransport(BaseTransport):
             self._drop(polite=False)
 
     def _transact(self, conn: smtplib.SMTP, message: OutgoingMessage, data: bytes) -> SendReceipt:
-        """One mail transaction in three steps: MAIL FROM, RCPT TO for each recipient, DATA.
+        """One mail transaction step by step: MAIL FROM, RCPT TO for each recipient, DATA.
 
-        This is the method a pipelining variant replaces. Failures before DATA raise
+        For a server without PIPELINING, or with ``pipelining=False`` (the stream in
+        ``_smtp_stream.py`` pipelines otherwise). Failures before DATA raise
         :class:`StaleConnectionError` when the connection itself broke (the caller may
         retry on a fresh connection); nothing is retried after DATA was sent.
         """
-        where = f"{self.host}:{self.port}"
-        options = mail_options(conn, message, data, where=where)
-        if self.pipelining and conn.has_extn("pipelining"):  # RFC 2920: see _pipelining.py
-            return pipelined_transaction(conn, message, data, options, transport=self.name)
+        options = mail_options(conn, message, data, where=f"{self.host}:{self.port}")
         mail(conn, message.mail_from, options)
         accepted, refused = rcpt(conn, message.recipients)
         code, text = send_data(conn, data)
