@@ -242,7 +242,8 @@ def send_body(conn: smtplib.SMTP, data: bytes, then: bytes = b"") -> None:
         TransientDeliveryError: the connection broke; part of the message may have arrived.
     """
     try:
-        conn.send(dot_stuff(data) + then if then else dot_stuff(data))
+        payload = dot_stuff(data)
+        conn.send(payload + then if then else payload)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         raise _maybe_accepted(exc) from exc
 

@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 
 class Stream:
-    """One :meth:`SMTPTransport.send_many` run; iterate :meth:`results` under the transport's lock.
+    """One :meth:`SMTPTransport.send_many` (or :meth:`~SMTPTransport.send`) run: iterate :meth:`results`.
 
     Messages taken from the source wait in ``_taken`` (at most two): the first
     may have its envelope written (``_ahead``), the second has nothing written

@@ -114,10 +114,11 @@ class BaseTransport:
 
         A failed message does not stop the others: its exception (any
         :class:`Exception`; others propagate) is in its result. ``messages`` is
-        read lazily, one message at a time, so the caller can produce the next
-        message while the previous one is under way, and stop by ending its
-        iterable. A message whose result has not been yielded yet was not sent:
-        a transport may have started its envelope, never its content.
+        read lazily (a transport may take a message or two ahead of its
+        results), so the caller can produce the next message while the
+        previous one is under way, and stop by ending its iterable. When the
+        caller stops iterating, a message whose result was not yielded has had
+        none of its content sent (a transport may have started its envelope).
 
         The default calls :meth:`send` for each message. A transport may overlap
         messages instead: :class:`~mailbill.SMTPTransport` with PIPELINING writes
