@@ -117,4 +117,9 @@ def to_bytes(message: OutgoingMessage) -> bytes:
     Uses the fast writer in :mod:`mailbill._mime`; :func:`build_email_message` is the
     standard-library reference it is tested against.
     """
+    return write_message(message)[0]
+
+
+def to_wire(message: OutgoingMessage) -> tuple[bytes, bool]:
+    """:func:`to_bytes`, and whether any line of the bytes starts with ``.`` (see :mod:`mailbill._wire`)."""
     return write_message(message)

@@ -12,14 +12,14 @@ from types import FrameType
 from typing import Any
 
 from mailbill._dispatch_report import DispatchEvent, DispatchFailure, DispatchReport, _Run
-from mailbill._models import OutgoingMessage
+from mailbill._models import OutgoingMessage, SendReceipt
 from mailbill._ratelimit import Rate, RateLimiter
 from mailbill._rebuild import message_from_item
 from mailbill._retry import RetryPolicy
 from mailbill.errors import AccountError, ConfigurationError
 from mailbill.outbox._model import OutboxItem, RecoveryPolicy, Status, SuppressionReason
 from mailbill.outbox.base import Clock, Outbox, utc_now
-from mailbill.transports.base import BaseTransport, SendResult
+from mailbill.transports.base import BaseTransport
 
 __all__ = ["DispatchEvent", "DispatchFailure", "DispatchReport", "Dispatcher"]
 
@@ -349,6 +349,10 @@ class Dispatcher:
         """
         in_flight: list[OutboxItem] = []
         taken = 0  # items[:taken] went through messages()
+        sent = _Unrecorded(self._monotonic)
+
+        def record_sent() -> None:
+            self._flush(run, sent)
 
         def messages() -> Iterator[OutgoingMessage]:
             nonlocal taken
@@ -358,7 +362,7 @@ class Dispatcher:
                 if self._stopping(run, name):
                     return
                 taken = n + 1
-                message = self._ready(run, item, transport, limiter)
+                message = self._ready(run, item, transport, limiter, before_wait=record_sent)
                 if message is not None:
                     in_flight.append(item)
                     yield message
@@ -366,16 +370,49 @@ class Dispatcher:
         results = transport.send_many(messages())
         try:
             for result in results:
-                self._record(run, in_flight.pop(0), result, limiter, name)
+                item = in_flight.pop(0)
+                if result.error is None:
+                    assert result.receipt is not None
+                    sent.add(item, result.receipt)
+                    if sent.due():
+                        self._flush(run, sent)
+                else:
+                    self._flush(run, sent)
+                    self._record_error(run, item, result.error, limiter, name)
                 if self._stopping(run, name) or limiter.wait_time(1) > 0:
                     break
         finally:
             close = getattr(results, "close", None)
             if close is not None:
                 close()
+            self._flush(run, sent)
         stopping = self._stopping(run, name)
         self._give_back(run, [*in_flight, *items[taken:]], "stopped" if stopping else "account paused")
         return not stopping
+
+    def _flush(self, run: _Run, sent: _Unrecorded) -> None:
+        """Record the sends in ``sent`` in one outbox transaction, then announce them.
+
+        A change that fails ends the recording there: the changes before it are
+        kept, its error is raised, and the items after it stay SENDING (recovery
+        makes them UNCERTAIN: they were sent).
+        """
+        if not sent.items:
+            return
+        pending, sent.items = sent.items, []
+        events: list[DispatchEvent] = []
+        failure: Exception | None = None
+        with self.outbox.transaction():
+            for item, receipt in pending:
+                try:
+                    events.append(self._mark_sent(run, item, receipt))
+                except Exception as exc:  # raised once the changes before it are committed
+                    failure = exc
+                    break
+        for event in events:
+            self._emit(event)
+        if failure is not None:
+            raise failure
 
     def _sending(self, run: _Run, item: OutboxItem) -> None:
         old = (
@@ -394,9 +431,19 @@ class Dispatcher:
             self._change(run, item, Status.RELEASED, why)
 
     def _ready(
-        self, run: _Run, item: OutboxItem, transport: BaseTransport, limiter: RateLimiter
+        self,
+        run: _Run,
+        item: OutboxItem,
+        transport: BaseTransport,
+        limiter: RateLimiter,
+        *,
+        before_wait: Callable[[], None],
     ) -> OutgoingMessage | None:
-        """The message to send for ``item``, once the rate limit allows; ``None`` when it ended here."""
+        """The message to send for ``item``, once the rate limit allows; ``None`` when it ended here.
+
+        ``before_wait`` runs before any wait for the rate limit (what was sent is
+        recorded before the dispatcher sleeps).
+        """
         blocked = [r for r in item.recipients if self.outbox.is_suppressed(r) is not None]
         allowed = [r for r in item.recipients if r not in blocked]
         if not allowed:
@@ -419,34 +466,31 @@ class Dispatcher:
                 later = self._clock() + timedelta(seconds=wait)
                 self._change(run, item, Status.RELEASED, "rate limit reached", next_attempt_at=later)
                 return None
+            before_wait()
             self._sleep(wait)
         if not limiter.try_acquire(recipients):
             limiter.acquire(recipients)  # another worker of the account took the slot
         return message
 
-    def _record(
-        self, run: _Run, item: OutboxItem, result: SendResult, limiter: RateLimiter, name: str
+    def _record_error(
+        self, run: _Run, item: OutboxItem, exc: BaseException, limiter: RateLimiter, name: str
     ) -> None:
-        """Record how sending ``item`` ended: SENT, or what the retry policy decides for the error."""
-        exc = result.error
-        if exc is not None:
-            now = self._clock()
-            decision = (
-                self.retry.decide(item, exc, now=now) if not isinstance(exc, ConfigurationError) else None
-            )
-            if decision is None:
-                self._change(run, item, Status.RELEASED, exc)
-                raise exc
-            for address in decision.suppress:
-                self.outbox.suppress(address, SuppressionReason.HARD_BOUNCE, str(exc))
-            if decision.pause_seconds is not None:
-                limiter.pause_for(decision.pause_seconds)
-            if decision.stop_account:
-                self._account_down(run, name, limiter, exc)
-            self._change(run, item, decision.status, exc, next_attempt_at=decision.next_attempt_at)
-            return
-        receipt = result.receipt
-        assert receipt is not None
+        """Record a send that failed: what the retry policy decides for the error."""
+        now = self._clock()
+        decision = self.retry.decide(item, exc, now=now) if not isinstance(exc, ConfigurationError) else None
+        if decision is None:
+            self._change(run, item, Status.RELEASED, exc)
+            raise exc
+        for address in decision.suppress:
+            self.outbox.suppress(address, SuppressionReason.HARD_BOUNCE, str(exc))
+        if decision.pause_seconds is not None:
+            limiter.pause_for(decision.pause_seconds)
+        if decision.stop_account:
+            self._account_down(run, name, limiter, exc)
+        self._change(run, item, decision.status, exc, next_attempt_at=decision.next_attempt_at)
+
+    def _mark_sent(self, run: _Run, item: OutboxItem, receipt: SendReceipt) -> DispatchEvent:
+        """Record that ``item`` was sent; return the event to announce once it is committed."""
         if self.retry.suppress_refused:
             for refused in receipt.refused:
                 if 500 <= refused.code < 600:
@@ -455,10 +499,8 @@ class Dispatcher:
                     )
         updated = self.outbox.mark_sent(item.id, receipt)
         self._count(run, updated.status)
-        self._emit(
-            DispatchEvent(
-                item.id, item.key, Status.SENDING, updated.status, updated.attempts[-1].reason, item.transport
-            )
+        return DispatchEvent(
+            item.id, item.key, Status.SENDING, updated.status, updated.attempts[-1].reason, item.transport
         )
 
     def _change(
@@ -503,3 +545,31 @@ class Dispatcher:
             self._on_event(event)
         except Exception:  # a host's hook must not stop sending
             logger.warning("on_event hook failed for item %s", event.item_id, exc_info=True)
+
+
+class _Unrecorded:
+    """Sends not recorded yet; recorded together, at the latest ``max_age`` seconds after the first.
+
+    Recording several sends in one outbox transaction saves a commit (and with
+    a durable outbox a flush to disk) per message. The dispatcher records them
+    before any wait, before an error is recorded, at the end of each chunk, and
+    once the oldest is ``max_age`` old, so progress events stay timely.
+    """
+
+    __slots__ = ("_monotonic", "_since", "items", "max_age")
+
+    def __init__(self, monotonic: Callable[[], float], *, max_age: float = 0.2) -> None:
+        self._monotonic = monotonic
+        self._since = 0.0
+        self.items: list[tuple[OutboxItem, SendReceipt]] = []
+        self.max_age = max_age
+
+    def add(self, item: OutboxItem, receipt: SendReceipt) -> None:
+        """Keep ``item``'s send to record later."""
+        if not self.items:
+            self._since = self._monotonic()
+        self.items.append((item, receipt))
+
+    def due(self) -> bool:
+        """Whether the oldest send has waited ``max_age`` seconds."""
+        return bool(self.items) and self._monotonic() - self._since >= self.max_age

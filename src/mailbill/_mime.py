@@ -37,11 +37,12 @@ _CTE = {
 }
 
 # A part is (its header block, its body, the pieces a boundary must be checked
-# against). Head and body end with CRLF; a body is the list of pieces to join
-# (joined once, at the end, instead of at every level of a multipart).
-# Base64 and quoted-printable bodies are not among the pieces to check: neither
-# encoding can produce "=_", which every boundary marker ("--=_mb_...") holds.
-_Part = tuple[bytes, list[bytes], tuple[bytes, ...]]
+# against, the pieces a line starting with "." could be in). Head and body end
+# with CRLF; a body is the list of pieces to join (joined once, at the end,
+# instead of at every level of a multipart). Base64 and quoted-printable bodies
+# are not among the pieces to check: neither encoding can produce "=_", which
+# every boundary marker ("--=_mb_...") holds. Base64 has no "." at all.
+_Part = tuple[bytes, list[bytes], tuple[bytes, ...], tuple[bytes, ...]]
 
 
 def _mailbox_tokens(addr: Address, *, utf8: bool) -> list[str]:
@@ -72,17 +73,18 @@ def _text_part(text: str, subtype: str) -> _Part:
     if text.isascii() and "\x00" not in text and (len(text) <= 998 or max(map(len, text.split("\n"))) <= 998):
         head = _TEXT_TYPE[subtype] + _CTE["7bit"]
         body = text.replace("\n", "\r\n").encode("ascii")
-        return head, [body], (head, body)  # plain text could hold anything: check it
+        return head, [body], (head, body), (head, body)  # plain text could hold anything: check it
     else:
         raw = text.encode("utf-8")
         high = len(raw) - len(raw.translate(None, _HIGH))
         if high * 6 < len(raw):
             # b2a_qp keeps the input's "\n" line ends and encodes blanks before them.
             cte, body = "quoted-printable", binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
-        else:
-            cte, body = "base64", _base64(raw)
+            head = _TEXT_TYPE[subtype] + _CTE[cte]
+            return head, [body], (head,), (head, body)
+        cte, body = "base64", _base64(raw)
     head = _TEXT_TYPE[subtype] + _CTE[cte]
-    return head, [body], (head,)
+    return head, [body], (head,), (head,)
 
 
 def _attachment_part(att: Attachment) -> _Part:
@@ -95,13 +97,13 @@ def _attachment_part(att: Attachment) -> _Part:
     if att.content_id is not None:
         head.append(f"Content-ID: <{att.content_id}>\r\n".encode())
     joined = b"".join(head)
-    return joined, [_base64(att.content)], (joined,)
+    return joined, [_base64(att.content)], (joined,), (joined,)
 
 
 def _multipart(
     subtype: str, children: list[_Part], *, token: Callable[[int], str] = secrets.token_hex
 ) -> _Part:
-    checked = [piece for _, _, pieces in children for piece in pieces]
+    checked = [piece for _, _, pieces, _ in children for piece in pieces]
     while True:
         boundary = "=_mb_" + token(12)
         marker = b"--" + boundary.encode("ascii")
@@ -110,12 +112,13 @@ def _multipart(
         if not any(marker in piece for piece in checked):
             break
     out: list[bytes] = []
-    for head, body, _ in children:
+    for head, body, _, _ in children:
         out += (marker, b"\r\n", head, b"\r\n", *body, b"\r\n")
     out += (marker, b"--\r\n")
     head = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n'.encode("ascii")
+    lines = tuple(piece for _, _, _, pieces in children for piece in pieces)
     # an enclosing multipart must not reuse this boundary either: its marker is checked too
-    return head, out, (head, marker, *checked)
+    return head, out, (head, marker, *checked), (head, *lines)
 
 
 def _body_tree(message: OutgoingMessage) -> _Part:
@@ -140,8 +143,14 @@ def _body_tree(message: OutgoingMessage) -> _Part:
     return root
 
 
-def write_message(message: OutgoingMessage) -> bytes:
-    """Return the wire form of ``message``: CRLF line ends, no line over 998 octets."""
+def write_message(message: OutgoingMessage) -> tuple[bytes, bool]:
+    """Return the wire form of ``message`` and whether any of its lines starts with ``.``.
+
+    The bytes have CRLF line ends (no bare CR or LF) and no line over 998
+    octets. The second value is found by looking at the headers and text
+    bodies only (base64 has no dot), so SMTP need not search the whole message
+    for lines to dot-stuff.
+    """
     utf8 = message.smtputf8
     out: list[bytes] = [address_field("From", [_mailbox_tokens(message.sender, utf8=utf8)])]
     for name, addrs in (("To", message.to), ("Cc", message.cc), ("Reply-To", message.reply_to)):
@@ -151,6 +160,9 @@ def write_message(message: OutgoingMessage) -> bytes:
     assert message.date is not None  # set in OutgoingMessage.__post_init__
     out.append(f"Date: {format_datetime(message.date)}\r\nMessage-ID: {message.message_id}\r\n".encode())
     out.extend(unstructured_field(name, value) for name, value in message.headers)
-    head, body, _ = _body_tree(message)
+    head, body, _, lines = _body_tree(message)
     out += (b"MIME-Version: 1.0\r\n", head, b"\r\n", *body)
-    return b"".join(out)
+    # A header line never starts with a dot: a field starts with its name, a
+    # folded line with a blank. Each body piece starts a line.
+    dots = any(piece[:1] == b"." or b"\n." in piece for piece in lines)
+    return b"".join(out), dots

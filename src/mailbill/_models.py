@@ -395,10 +395,12 @@ class OutgoingMessage:
         cached = self._cache.get("bytes")
         if isinstance(cached, bytes):
             return cached
-        from mailbill._compose import to_bytes
+        from mailbill import _wire
+        from mailbill._compose import to_wire
 
-        data = to_bytes(self)
+        data, dots = to_wire(self)
         self._cache["bytes"] = data
+        _wire.note(self, dots)
         return data
 
 

@@ -23,6 +23,7 @@ from email.headerregistry import AddressHeader
 from email.message import EmailMessage
 
 from mailbill import _stored_headers as stored_headers
+from mailbill import _wire
 from mailbill._models import Address, Attachment, OutgoingMessage
 from mailbill.errors import DocumentError
 from mailbill.outbox._model import OutboxItem
@@ -125,10 +126,12 @@ def message_from_item(
     if not bodies:
         known = stored_headers.load(item.headers)
         if known is not None:
-            return _envelope_message(
+            message = _envelope_message(
                 item, allowed, senders=[known.sender], to_all=list(known.to), cc_all=list(known.cc),
                 subject=known.subject, reply_to=list(known.reply_to),
             )  # fmt: skip
+            _wire.restore(message, item.message, known.wire)
+            return message
         end = item.message.find(b"\r\n\r\n")
         try:
             fields = _header_fields(item.message[: max(end, 0)])

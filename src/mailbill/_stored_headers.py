@@ -11,7 +11,11 @@ hand, or by an older mailbill) is parsed as before.
 Format (JSON object, version 1)::
 
     {"v": 1, "from": ["billing@example.com", "Billing"],
-     "to": [["anna@example.org", "Anna"]], "cc": [], "reply_to": [], "subject": "..."}
+     "to": [["anna@example.org", "Anna"]], "cc": [], "reply_to": [], "subject": "...",
+     "wire": [3735928559, 0]}
+
+``wire`` (optional) is what the composer found about the bytes, for SMTP: see
+:mod:`mailbill._wire`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from mailbill import _wire
 
 if TYPE_CHECKING:
     from mailbill._models import Address, OutgoingMessage
@@ -37,6 +43,7 @@ class StoredHeaders:
     cc: tuple[Address, ...]
     reply_to: tuple[Address, ...]
     subject: str
+    wire: object = None
 
 
 def _pair(address: Address) -> list[str]:
@@ -44,19 +51,19 @@ def _pair(address: Address) -> list[str]:
 
 
 def dump(message: OutgoingMessage) -> str:
-    """The JSON text of ``message``'s From, To, Cc, Reply-To and Subject."""
-    return json.dumps(
-        {
-            "v": _VERSION,
-            "from": _pair(message.sender),
-            "to": [_pair(a) for a in message.to],
-            "cc": [_pair(a) for a in message.cc],
-            "reply_to": [_pair(a) for a in message.reply_to],
-            "subject": message.subject,
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    """The JSON text of ``message``'s From, To, Cc, Reply-To and Subject (and its wire fact)."""
+    fields: dict[str, object] = {
+        "v": _VERSION,
+        "from": _pair(message.sender),
+        "to": [_pair(a) for a in message.to],
+        "cc": [_pair(a) for a in message.cc],
+        "reply_to": [_pair(a) for a in message.reply_to],
+        "subject": message.subject,
+    }
+    wire = _wire.stored(message, message.as_bytes())
+    if wire is not None:
+        fields["wire"] = wire
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
 def load(text: str) -> StoredHeaders | None:
@@ -83,7 +90,12 @@ def load(text: str) -> StoredHeaders | None:
         if not isinstance(subject, str):
             return None
         return StoredHeaders(
-            Address(str(email), str(name)), addresses("to"), addresses("cc"), addresses("reply_to"), subject
+            Address(str(email), str(name)),
+            addresses("to"),
+            addresses("cc"),
+            addresses("reply_to"),
+            subject,
+            data.get("wire"),
         )
     except Exception:  # see the docstring: the bytes decide
         return None

@@ -8,6 +8,7 @@ fast writer with the standard-library reference on random whole messages.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import errors
 
@@ -16,7 +17,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from mailbill import Address, Attachment, DocumentError, OutgoingMessage
-from mailbill._compose import reference_bytes, to_bytes
+from mailbill._compose import reference_bytes, to_bytes, to_wire
+from mailbill._wire import known_dots
 
 SENDER = Address("faktura@example.se", "Åsa Öberg")
 TO = (Address("kund@example.com"),)
@@ -176,3 +178,25 @@ def test_bodies_round_trip_exactly(text: str, html: str) -> None:
     result = seen(parse(_compose(message)))
     assert result.text == body(text)
     assert result.html == body(html)
+
+
+# Bodies where lines start with dots: typed, after blank lines, and where
+# quoted-printable breaks a long line just before one.
+DOTTY = st.lists(
+    st.sampled_from([".", "..", "\n", "\n.", "\r\n.", ".x", "ä", " ", "x" * 37, "é" * 13, "x" * 75]),
+    max_size=24,
+).map("".join)
+
+
+@given(message=messages(), text=st.one_of(st.none(), DOTTY), html=st.one_of(st.none(), DOTTY))
+def test_the_writer_knows_whether_a_line_starts_with_a_dot(
+    message: OutgoingMessage, text: str | None, html: str | None
+) -> None:
+    """This test ensures that the dot fact the writer gives SMTP is what a scan of the whole bytes finds."""
+    message = replace(message, text=text, html=html)
+    data, dots = to_wire(message)
+    check_wire_form(data)  # the other half of the fact: CRLF line ends only
+    assert dots == (data.startswith(b".") or b"\n." in data)
+    # as_bytes notes the same fact beside the bytes it caches, for the SMTP transport
+    cached = message.as_bytes()
+    assert known_dots(message) == (b"\n." in cached)

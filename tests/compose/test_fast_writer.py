@@ -106,13 +106,15 @@ def test_boundary_never_occurs_in_the_content() -> None:
     """This test ensures that a boundary found in a part's content is replaced by another."""
     tokens = iter(["aaaa", "aaaa", "bbbb", "bbbb", "cccc"])
     text = (b"Content-Type: text/plain\r\n", b"--=_mb_aaaa\r\n")
-    head, pieces, checked = _multipart("mixed", [(text[0], [text[1]], text)], token=lambda _n: next(tokens))
+    head, pieces, checked, lines = _multipart(
+        "mixed", [(text[0], [text[1]], text, text)], token=lambda _n: next(tokens)
+    )
     body = b"".join(pieces)
     assert b'boundary="=_mb_bbbb"' in head
     assert body.startswith(b"--=_mb_bbbb\r\n")
     assert body.endswith(b"--=_mb_bbbb--\r\n")
     # an enclosing multipart checks the inner one's head and text too
-    outer, _, _ = _multipart("mixed", [(head, pieces, checked)], token=lambda _n: next(tokens))
+    outer, _, _, _ = _multipart("mixed", [(head, pieces, checked, lines)], token=lambda _n: next(tokens))
     assert b'boundary="=_mb_cccc"' in outer
 
 

@@ -96,7 +96,12 @@ def receipt(item_msg_id: str, *, handed_off: bool = False) -> SendReceipt:
 
 
 class OutboxConformance:
-    """Tests every outbox must pass; subclasses provide ``make_outbox``."""
+    """Tests every outbox must pass; subclasses provide ``make_outbox``.
+
+    ``transactional`` says whether :meth:`Outbox.transaction` is all or nothing.
+    """
+
+    transactional = True
 
     @pytest.fixture
     def clock(self) -> FakeClock:
@@ -288,6 +293,46 @@ class OutboxConformance:
         # a status change returns the item without its bytes; get() still has them
         assert sent.message is None
         assert outbox.get(item.id).message == item.message
+
+    def test_transaction_keeps_its_changes_and_a_failing_call_changes_nothing(
+        self, make_outbox: MakeOutbox, clock: FakeClock
+    ) -> None:
+        """This test ensures that a transaction keeps its changes; a caught failure undoes only itself."""
+        outbox = make_outbox(clock=clock.now)
+        first, second = outbox.add_many([new_item(n, status=Status.RELEASED) for n in (1, 2)])
+        draft = outbox.add(new_item(3))
+        outbox.claim(2, lease_seconds=60)
+        with outbox.transaction():
+            outbox.mark_sent(first.id, receipt(first.message_id))
+            with pytest.raises(InvalidTransitionError):
+                outbox.mark_sent(draft.id, receipt(draft.message_id))
+            with pytest.raises(ItemNotFoundError):
+                outbox.mark_sent(999_999, receipt("<none@example.com>"))
+            outbox.mark_sent(second.id, receipt(second.message_id))
+        other = make_outbox(clock=clock.now)  # what another connection sees after the commit
+        assert [other.get(i.id).status for i in (first, second, draft)] == [
+            Status.SENT, Status.SENT, Status.DRAFT,
+        ]  # fmt: skip
+        assert other.get(draft.id).attempts == ()
+        assert [len(other.get(i.id).attempts) for i in (first, second)] == [1, 1]
+
+    def test_a_transaction_that_raises_keeps_nothing_where_the_outbox_has_transactions(
+        self, outbox: Outbox
+    ) -> None:
+        """This test ensures that an error leaving transaction() undoes its changes (where transactional)."""
+        item = outbox.add(new_item(1, status=Status.RELEASED))
+        outbox.claim(1, lease_seconds=60)
+
+        def mark_then_fail() -> None:
+            with outbox.transaction():
+                outbox.mark_sent(item.id, receipt(item.message_id))
+                raise RuntimeError("the host's own error")
+
+        with pytest.raises(RuntimeError, match="host"):
+            mark_then_fail()
+        after = outbox.get(item.id)
+        assert after.status is (Status.SENDING if self.transactional else Status.SENT)
+        assert len(after.attempts) == (0 if self.transactional else 1)
 
     def test_a_hand_off_is_recorded_honestly(self, outbox: Outbox) -> None:
         """This test ensures that a handed-off receipt gives HANDED_OFF, not SENT."""

@@ -162,9 +162,10 @@ def inserted_item(item: NewItem, item_id: int, version: int, at: datetime) -> Ou
 class Tx:
     """A transaction on one connection: commit on success, roll back on any error.
 
-    Nested use on the same connection joins the outer transaction (only the
-    outermost one begins and ends it), so a bulk operation can run many single
-    operations in one durable commit. The outermost transaction must be the
+    Nested use on the same connection becomes a savepoint inside the outer
+    transaction (only the outermost one begins and ends it), so a bulk operation
+    can run many single operations in one durable commit, and a nested one that
+    fails undoes only its own changes. The outermost transaction must be the
     write one when any nested one writes.
     """
 
@@ -177,8 +178,15 @@ class Tx:
         if not self._conn.in_transaction:
             self._conn.execute(self._begin)
             self._outer = True
+        else:
+            self._conn.execute("SAVEPOINT nested")
         return self._conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
         if self._outer:
             self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        elif exc_type is None:
+            self._conn.execute("RELEASE nested")
+        else:
+            self._conn.execute("ROLLBACK TO nested")
+            self._conn.execute("RELEASE nested")

@@ -24,7 +24,8 @@ See :mod:`mailbill.outbox._model` for the table of status transitions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -511,6 +512,28 @@ class Outbox:
             How many rows (items plus archives) were deleted.
         """
         raise NotImplementedError
+
+    # -- grouping changes --------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit the changes made in the block together, when it ends.
+
+        The :class:`~mailbill.Dispatcher` records the results of several sends
+        this way: one commit (with a durable outbox, one flush to disk) instead
+        of one per message. Where the outbox has transactions
+        (:class:`~mailbill.SQLiteOutbox`, :class:`~mailbill.PostgresOutbox`), a
+        block that raises keeps none of its changes, and a call inside it that
+        raises undoes only its own change (a savepoint), so the caller may
+        catch the error and go on. This default has no transactions: each
+        change is kept as it is made (:class:`~mailbill.MemoryOutbox`).
+
+        Example:
+            >>> with outbox.transaction():  # doctest: +SKIP
+            ...     outbox.mark_sent(first.id, receipt_1)
+            ...     outbox.mark_sent(second.id, receipt_2)
+        """
+        yield
 
     # -- lifetime ------------------------------------------------------------------
 

@@ -15,7 +15,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,15 @@ class PostgresOutbox(Outbox):
     def connect(self) -> psycopg.Connection[Any]:
         """A new connection from this outbox's DSN or factory, in autocommit mode (caller closes it)."""
         return self._db.connect()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction for the changes made in the block (see :meth:`Outbox.transaction`).
+
+        Each change inside is a savepoint of it.
+        """
+        with self._db.tx():
+            yield
 
     def close(self) -> None:
         """Close every connection this outbox opened (any thread's); the host's are left alone."""

@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -117,6 +118,12 @@ class SQLiteOutbox(Outbox):
 
     def _read(self) -> Tx:
         return Tx(self._conn(), "BEGIN")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction for the changes made in the block (see :meth:`Outbox.transaction`)."""
+        with self._write():
+            yield
 
     def close(self) -> None:
         """Close every connection this outbox opened (any thread's)."""

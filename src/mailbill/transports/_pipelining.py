@@ -53,13 +53,15 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 _CRLF = b"\r\n"
 
 
-def dot_stuff(data: bytes) -> bytes:
+def dot_stuff(data: bytes, *, dots: bool | None = None) -> bytes:
     """Return ``data`` as the DATA payload: CRLF line ends, leading dots doubled, ``.`` line at the end.
 
     Equivalent to smtplib's ``_fix_eols`` + ``_quote_periods`` + terminator, but with
     ``bytes.count``/``bytes.replace`` (C loops) instead of a regular expression per byte:
     composed messages already have CRLF line ends, so the common case is three counts
-    and one search.
+    and one search. ``dots`` is what the composer found (see :mod:`mailbill._wire`):
+    ``None`` checks everything; ``True`` or ``False`` says the bytes are CRLF-only and
+    whether a line starts with a dot, and spares both searches.
 
     Example:
         >>> dot_stuff(b".hidden\\r\\nline\\r\\n.\\r\\n")
@@ -67,12 +69,14 @@ def dot_stuff(data: bytes) -> bytes:
         >>> dot_stuff(b"no newline at end")
         b'no newline at end\\r\\n.\\r\\n'
     """
-    crlf = data.count(_CRLF)
-    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:  # a bare CR or LF somewhere
-        data = _LINE_END.sub(_CRLF, data)
-    # ``in`` is a fast substring search; replace() would scan and copy every time,
-    # and composed messages seldom have a line that starts with a dot.
-    stuffed = data.replace(b"\r\n.", b"\r\n..") if b"\n." in data else data
+    if dots is None:
+        crlf = data.count(_CRLF)
+        if data.count(b"\r") != crlf or data.count(b"\n") != crlf:  # a bare CR or LF somewhere
+            data = _LINE_END.sub(_CRLF, data)
+        # ``in`` is a fast substring search; replace() would scan and copy every time,
+        # and composed messages seldom have a line that starts with a dot.
+        dots = b"\n." in data or data.startswith(b".")
+    stuffed = data.replace(b"\r\n.", b"\r\n..") if dots else data
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
     if not stuffed.endswith(_CRLF):
@@ -233,16 +237,17 @@ def _maybe_accepted(exc: BaseException) -> TransientDeliveryError:
     )
 
 
-def send_body(conn: smtplib.SMTP, data: bytes, then: bytes = b"") -> None:
+def send_body(conn: smtplib.SMTP, data: bytes, then: bytes = b"", *, dots: bool | None = None) -> None:
     """Write the message (dot-stuffed, with the final ``.``) after the server's 354.
 
-    ``then`` (the next message's envelope group) goes out in the same write.
+    ``then`` (the next message's envelope group) goes out in the same write;
+    ``dots`` is passed to :func:`dot_stuff`.
 
     Raises:
         TransientDeliveryError: the connection broke; part of the message may have arrived.
     """
     try:
-        payload = dot_stuff(data)
+        payload = dot_stuff(data, dots=dots)
         conn.send(payload + then if then else payload)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         raise _maybe_accepted(exc) from exc

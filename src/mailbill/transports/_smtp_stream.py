@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING
 
+from mailbill import _wire
 from mailbill._models import OutgoingMessage, SendReceipt
 from mailbill.errors import DeliveryError
 from mailbill.transports._pipelining import (
@@ -148,7 +149,7 @@ class Stream:
                         group = start_transaction(conn, message, options)
                     accepted, refused = read_envelope(group, message)
                     ahead = self._next_envelope(conn)
-                    send_body(conn, data, then=ahead[1] if ahead else b"")
+                    send_body(conn, data, then=ahead[1] if ahead else b"", dots=_wire.known_dots(message))
                     self._ahead = ahead[0] if ahead else None
                     self._fill(2)  # built while the server works on this message
                     receipt = read_end_of_data(conn, message, accepted, refused, transport=t.name)

@@ -15,6 +15,7 @@ from mailbill.errors import (
     RefusedRecipient,
     TransientDeliveryError,
 )
+from mailbill.transports._pipelining import dot_stuff
 from mailbill.transports._smtp_errors import (
     decode_reply,
     error_for_exception,
@@ -99,12 +100,23 @@ def rcpt(
     return tuple(accepted), tuple(refused)
 
 
-def send_data(conn: smtplib.SMTP, data: bytes) -> tuple[int, str]:
-    """DATA and the message; the final reply. Nothing here is ever retried."""
+def send_data(conn: smtplib.SMTP, data: bytes, *, dots: bool | None = None) -> tuple[int, str]:
+    """DATA and the message; the final reply. Nothing here is ever retried.
+
+    The message goes through :func:`~mailbill.transports._pipelining.dot_stuff`
+    (``dots`` as there), not smtplib's ``data()``: for bytes, smtplib doubles
+    leading dots but leaves a bare LF as it is, which a hand-made message could
+    use to end DATA early on a lenient server (SMTP smuggling).
+    """
     try:
-        code, text = conn.data(data)
-    except smtplib.SMTPDataError as exc:
-        raise error_for_reply(exc.smtp_code, exc.smtp_error, during="DATA") from exc
+        code, text = conn.docmd("DATA")
+    except (smtplib.SMTPException, OSError) as exc:
+        raise error_for_exception(exc, during="DATA") from exc
+    if code != 354:
+        raise error_for_reply(code, text, during="DATA")
+    try:
+        conn.send(dot_stuff(data, dots=dots))
+        code, text = conn.getreply()
     except (smtplib.SMTPException, OSError) as exc:
         error = error_for_exception(exc, during="DATA")
         if isinstance(error, TransientDeliveryError):

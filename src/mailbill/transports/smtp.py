@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from pathlib import Path
 
+from mailbill import _wire
 from mailbill._models import OutgoingMessage, SendReceipt
 from mailbill.errors import (
     ConfigurationError,
@@ -414,7 +415,7 @@ class SMTPTransport(BaseTransport):
         options = mail_options(conn, message, data, where=f"{self.host}:{self.port}")
         mail(conn, message.mail_from, options)
         accepted, refused = rcpt(conn, message.recipients)
-        code, text = send_data(conn, data)
+        code, text = send_data(conn, data, dots=_wire.known_dots(message))
         return SendReceipt(
             message_id=message.message_id,
             transport=self.name,
