@@ -110,6 +110,15 @@ def test_pdf_without_pages_is_refused() -> None:
         Attachment.from_bytes(_pdf(0), "empty.pdf")
 
 
+def test_pdf_pages_come_from_the_page_tree_or_from_walking_it() -> None:
+    """This test ensures that the page count is the tree's /Count, or the pages walked when it has none."""
+    three = _pdf(3)
+    assert Attachment.from_bytes(three, "three.pdf").pages == 3
+    uncounted = three.replace(b"/Count 3", b"/Cnt 3  ")  # same length: the xref offsets stay right
+    assert uncounted != three
+    assert Attachment.from_bytes(uncounted, "uncounted.pdf").pages == 3
+
+
 @pytest.mark.parametrize("filename", ["", "  ", "dir/a.pdf", "..\\a.pdf", "/etc/passwd"])
 def test_filename_must_be_a_plain_name(filename: str) -> None:
     """This test ensures that empty names or names with directories are refused."""
