@@ -370,7 +370,7 @@ def prepare_mailbill(outbox: Any, templates: Any, count: int, pdf: bytes, *, chu
         outbox.add_many(batch)
 
 
-def dispatch_mailbill(outbox: Any, host: str, port: int, count: int) -> None:
+def dispatch_mailbill(outbox: Any, host: str, port: int, count: int, *, parallel: int = 1) -> None:
     """The worker's side, as ``mailbill dispatch --forever`` runs it, until ``count`` were sent.
 
     ``Dispatcher.run_forever`` polls the outbox (every 5 ms here) when it finds
@@ -383,14 +383,20 @@ def dispatch_mailbill(outbox: Any, host: str, port: int, count: int) -> None:
     stop = threading.Event()
     sent = 0
 
+    counting = threading.Lock()  # with parallel > 1, events come from several worker threads
+
     def on_event(event: DispatchEvent) -> None:
         nonlocal sent
         if event.new is Status.SENT:
-            sent += 1
-            if sent >= count:
-                stop.set()
+            with counting:
+                sent += 1
+                if sent >= count:
+                    stop.set()
 
     dispatcher = Dispatcher(
-        outbox, {"default": lambda: SMTPTransport(host, port=port, security="none")}, on_event=on_event
+        outbox,
+        {"default": lambda: SMTPTransport(host, port=port, security="none")},
+        on_event=on_event,
+        parallel=parallel,
     )
     dispatcher.run_forever(poll_interval=0.005, stop=stop)

@@ -11,7 +11,9 @@ PIPELINING), each in its own process:
 - ``mailbill``: ``Templates.render`` + compose + ``SQLiteOutbox`` (add, claim, mark sent)
   + ``SMTPTransport`` through the ``Dispatcher``; ``durable=False`` (WAL,
   ``synchronous=NORMAL``: survives a killed process) and ``durable=True``
-  (``synchronous=FULL``: also survives a power loss).
+  (``synchronous=FULL``: also survives a power loss); and once more with the
+  dispatcher on 3 connections (``parallel=3``), which matters where the server
+  takes time to answer (``bench_postfix.py``).
 
 Two more rows show the deployment the docs recommend, where the host prepares and a
 dispatcher worker (``mailbill dispatch --forever``) sends, in two processes that
@@ -19,7 +21,8 @@ overlap; for a fair comparison Django gets two processes too, each sending half:
 
 - ``Django, 2 processes``: two ``send_django`` children at once, one connection each;
 - ``mailbill, 2 processes``: one child prepares into the SQLite outbox (``durable=False``)
-  while another runs ``Dispatcher.run_forever`` on it (one connection).
+  while another runs ``Dispatcher.run_forever`` on it (one connection; in the last row,
+  three: ``parallel=3``).
 
 Their wall time runs from the first child's start to the last one's end; their CPU
 time is the sum of both children.
@@ -46,14 +49,17 @@ SCENARIOS = {
     "django": "Django EmailMultiAlternatives + SMTP backend",
     "mailbill": "mailbill pipeline, durable=False",
     "mailbill-durable": "mailbill pipeline, durable=True",
+    "mailbill-p3": "mailbill pipeline, durable=False, 3 connections",
     "django-2": "Django, 2 processes",
     "mailbill-2": "mailbill, 2 processes (prepare | dispatch)",
+    "mailbill-2p3": "mailbill, 2 processes, dispatch on 3 connections",
 }
 
 #: The two-process scenarios: each child's role.
 TOGETHER = {
     "django-2": ["django-half", "django-half"],
     "mailbill-2": ["mailbill-prepare", "mailbill-dispatch"],
+    "mailbill-2p3": ["mailbill-prepare", "mailbill-dispatch-p3"],
 }
 
 
@@ -63,13 +69,14 @@ def child(scenario: str, host: str, port: int, count: int, outbox_path: str = ""
 
     pdf = inv.make_pdf()
     warm = min(30, count)
-    if scenario in ("django-half", "mailbill-prepare", "mailbill-dispatch"):
+    if scenario in ("django-half", "mailbill-prepare", "mailbill-dispatch", "mailbill-dispatch-p3"):
         together_child(scenario, host, port, count, pdf, Path(outbox_path))
         return
     if scenario.startswith("mailbill"):
         durable = scenario == "mailbill-durable"
-        inv.send_mailbill(host, port, warm, pdf, durable=durable)
-        emit(measure(lambda: inv.send_mailbill(host, port, count, pdf, durable=durable)))
+        parallel = 3 if scenario == "mailbill-p3" else 1
+        inv.send_mailbill(host, port, warm, pdf, durable=durable, parallel=parallel)
+        emit(measure(lambda: inv.send_mailbill(host, port, count, pdf, durable=durable, parallel=parallel)))
         return
     send = {"prebuilt": inv.send_prebuilt, "stdlib": inv.send_stdlib, "django": inv.send_django}[scenario]
     send(host, port, warm, pdf)
@@ -93,8 +100,9 @@ def together_child(scenario: str, host: str, port: int, count: int, pdf: bytes, 
             wait_for_go()
             emit(measure(lambda: inv.prepare_mailbill(outbox, templates, count, pdf)))
         else:
+            parallel = 3 if scenario == "mailbill-dispatch-p3" else 1
             wait_for_go()
-            emit(measure(lambda: inv.dispatch_mailbill(outbox, host, port, count)))
+            emit(measure(lambda: inv.dispatch_mailbill(outbox, host, port, count, parallel=parallel)))
 
 
 def run_scenario(name: str, port: int, count: int, *, host: str = "127.0.0.1") -> tuple[dict[str, Any], int]:
@@ -145,7 +153,7 @@ def report(
     if "django-2" in results:
         two = {n: results[n]["messages"] / results[n]["wall"] for n in ("django-2", "mailbill-2")}
         print(f"two processes each: mailbill {two['mailbill-2'] / two['django-2']:.2f}x Django")
-    for name in ("mailbill", "mailbill-durable"):
+    for name in ("mailbill", "mailbill-durable", "mailbill-p3"):
         r = results[name]
         print(
             f"{SCENARIOS[name]}: prepare (render + compose + outbox add) "
