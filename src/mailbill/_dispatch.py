@@ -338,8 +338,10 @@ class Dispatcher(_Recording):
 
         The messages are built lazily, one at a time, as the transport asks for
         them, so a transport that overlaps messages (SMTP with PIPELINING) has
-        the next one built while the server answers the previous one. Each
-        result is recorded as it arrives. When a result pauses or stops the
+        the next one built while the server answers the previous one. A
+        failure is recorded as it arrives; successes are recorded together
+        (see ``_Unrecorded``), and always before this returns or raises. When a
+        result pauses or stops the
         account (or the run is asked to stop), the iteration ends there: the
         items the transport took without a result yet (none of their content
         was sent) and those it did not take go back to RELEASED.
