@@ -221,7 +221,10 @@ class NewItem:
         reason: Why it starts as PAPER (no address, blocked address), shown to a person.
         headers: JSON text of the message's From, To, Cc, Reply-To and Subject, set
             by :meth:`from_message` so a dispatcher need not parse the bytes for
-            them; empty: they are read from the bytes.
+            them; empty: they are read from the bytes. It also holds what the
+            composer found about the bytes for SMTP (CRLF only, any line starting
+            with a dot) with their CRC-32; bytes with another CRC-32 are checked
+            in full.
     """
 
     key: str
