@@ -340,11 +340,11 @@ class Dispatcher(_Recording):
         them, so a transport that overlaps messages (SMTP with PIPELINING) has
         the next one built while the server answers the previous one. A
         failure is recorded as it arrives; successes are recorded together
-        (see ``_Unrecorded``), and always before this returns or raises. When a
-        result pauses or stops the
-        account (or the run is asked to stop), the iteration ends there: the
-        items the transport took without a result yet (none of their content
-        was sent) and those it did not take go back to RELEASED.
+        (see ``_Unrecorded``), and always before this returns or raises. When
+        a result pauses or stops the account (or the run is asked to stop),
+        the iteration ends there: the items the transport took without a
+        result yet (none of their content was sent) and those it did not take
+        go back to RELEASED.
         """
         in_flight: list[OutboxItem] = []
         taken = 0  # items[:taken] went through messages()

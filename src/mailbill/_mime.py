@@ -82,11 +82,11 @@ def _text_part(text: str, subtype: str) -> _Part:
         if high * 6 < len(raw):
             # b2a_qp keeps the input's "\n" line ends and encodes blanks before them.
             cte, body = "quoted-printable", binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
-            head = _TEXT_TYPE[subtype] + _CTE[cte]
-            return head, [body], (head,), (head, body)
-        cte, body = "base64", _base64(raw)
+            dotted: tuple[bytes, ...] = (body,)  # a quoted-printable line may start with "."
+        else:
+            cte, body, dotted = "base64", _base64(raw), ()
     head = _TEXT_TYPE[subtype] + _CTE[cte]
-    return head, [body], (head,), (head,)
+    return head, [body], (head,), (head, *dotted)
 
 
 def _attachment_part(att: Attachment) -> _Part:
