@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, localcontext
+from decimal import Decimal, InvalidOperation, localcontext
 
 import pytest
 from babel import Locale, localedata
@@ -124,3 +124,26 @@ def test_the_cache_is_bounded() -> None:
         )
     assert numbers.get("number", None, "#,##0.0") is not None
     assert numbers.get("number", None, "#,##0.000") is None
+
+
+AMOUNTS = st.one_of(
+    # amounts a bill could hold: past 26 digits babel's own quantize fails (28-digit context)
+    st.decimals(min_value=-(10**15), max_value=10**15, places=2),
+    st.sampled_from([Decimal("-0"), Decimal("0"), 0, Decimal("0.00"), Decimal("1"), 1, Decimal("1.0")]),
+    st.sampled_from([Decimal("NaN"), Decimal("-NaN"), Decimal("Infinity"), Decimal("-Infinity")]),
+    st.integers(min_value=-(10**12), max_value=10**12),
+)
+
+
+@given(values=st.lists(AMOUNTS, min_size=1, max_size=12), locale=st.sampled_from(["de_DE", "sv_SE", "ar_EG"]))
+def test_numbers_printed_again_in_one_render_read_as_babel_prints_them(
+    values: list[object], locale: str
+) -> None:
+    """This test ensures that remembering printed amounts changes no text: -0 and 0, NaN, 1 and 1.0."""
+    formatter = LocaleFormatter(Locale.parse(locale), dt.UTC)
+    for value in [*values, *reversed(values)]:
+        expected = format_currency(value, "EUR", locale=locale)  # type: ignore[arg-type]
+        assert formatter.money(value, "EUR") == expected
+        assert formatter.number(value, 2) == format_decimal(value, format="#,##0.00", locale=locale)  # type: ignore[arg-type]
+    with pytest.raises(InvalidOperation):  # as babel; not a TypeError from hashing it
+        formatter.money(Decimal("sNaN"), "EUR")

@@ -238,3 +238,22 @@ def test_defined_tests_and_defaults_work_in_strict_mode() -> None:
     body = "{{ a is defined }} {{ a|default('none') }} {% if b is defined and b %}b{% endif %}"
 
     assert _render(body) == "False none "
+
+
+def test_dict_fields_are_items_and_dict_methods_stay_methods() -> None:
+    """This test ensures that the quick item lookup for plain dicts keeps Jinja's precedence.
+
+    ``d.name`` is the item; ``d.items`` is still the method (attributes come first),
+    a dict subclass's own attribute still wins, and a missing key is a missing field.
+    """
+
+    class Record(dict[str, object]):
+        total = "attribute"
+
+    data = {"name": "Anna", "items": "not the method", "total": "item"}
+    assert _render("{{ d.name }} {{ d.items()|list|length }} {{ d['items'] }}", {"d": data}) == (
+        "Anna 3 not the method"
+    )
+    assert _render("{{ r.total }} {{ r['total'] }}", {"r": Record(total="item")}) == "attribute item"
+    with pytest.raises(MissingFieldError, match=r"d\.missing"):
+        _render("{{ d.missing }}", {"d": data})

@@ -37,11 +37,13 @@ class CompiledPart:
         template: The compiled Jinja template.
         fields: Every dotted path read from the context (``("Customer", "Contact", "Name")`` and its
             prefixes), loop variables and other local names excluded.
+        names: The globals every render starts from (``range``, ``namespace``, ...), as one dict.
     """
 
     name: str
     template: Template
     fields: frozenset[tuple[str, ...]]
+    names: Mapping[str, object]
 
 
 def compile_part(env: SandboxEnvironment, source: str, *, name: str, max_chars: int) -> CompiledPart:
@@ -65,7 +67,7 @@ def compile_part(env: SandboxEnvironment, source: str, *, name: str, max_chars: 
     except SecurityError as exc:  # pragma: no cover - the compiler raises none today
         raise TemplateSecurityError(f"{name}: {exc}", template=name) from None
     template = env.template_class.from_code(env, code, env.make_globals(None), None)
-    return CompiledPart(name, template, _fields(tree))
+    return CompiledPart(name, template, _fields(tree), dict(template.globals))
 
 
 def _fields(tree: nodes.Template) -> frozenset[tuple[str, ...]]:
@@ -106,7 +108,9 @@ def render_part(
     """
     name = part.name
     try:
-        ctx = part.template.new_context(dict(context))
+        # Jinja would merge the context into its layered globals on every render,
+        # a fifth of a short template's time; they are merged once into ``names``.
+        ctx = part.template.new_context({**part.names, **context}, shared=True)
         assert isinstance(ctx, GuardedContext)
         ctx.mb_formatter = formatter
         chunks: list[str] = []

@@ -32,6 +32,8 @@ _MAX_INT_BITS = 4096
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 _MAX_WIDTH = 1000
+# The attributes of a plain dict, which a template's ``d.name`` must still reach first.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +257,20 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         return value
 
     # -- sandbox overrides -------------------------------------------------------------------
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``record.field`` on a plain dict is its item; anything else goes to the sandbox's lookup.
+
+        Jinja tries the attribute first and takes the item only after an AttributeError, which
+        cost more than the rest of a merge field's lookup. A plain dict has no attributes but
+        its methods, so a key that is not one of them gives the same item without the detour.
+        """
+        if type(obj) is dict and type(attribute) is str and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         """Refuse at once (not on first use) an attribute the sandbox considers unsafe."""

@@ -8,16 +8,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.dates import format_datetime, format_skeleton, format_time
 from babel.numbers import UnknownCurrencyError, format_currency, validate_currency
 from jinja2.runtime import Context, Undefined
 from jinja2.utils import pass_context
 
-from mailbill.templates._numbers import NumberFormats
+from mailbill.templates._dates import DateFormats
+from mailbill.templates._numbers import NumberFormats, PreparedNumber
 
 __all__ = ["LocaleFormatter", "locale_filters"]
 
 _Number = int | float | Decimal
+#: The most numbers one render remembers the text of (see LocaleFormatter._formatted).
+_PRINTED_LIMIT = 256
 
 
 class LocaleFormatter:
@@ -28,14 +31,27 @@ class LocaleFormatter:
         tzinfo: The time zone date-times are shown in.
         numbers: The prepared number patterns of ``locale``, shared between
             renders (default: a new, empty set).
+        dates: The formatted dates of ``locale``, shared between renders
+            (default: a new, empty cache).
+
+    A formatter serves one render: it remembers the numbers it printed.
     """
 
-    __slots__ = ("_numbers", "locale", "tzinfo")
+    __slots__ = ("_dates", "_numbers", "_printed", "locale", "tzinfo")
 
-    def __init__(self, locale: Locale, tzinfo: dt.tzinfo, *, numbers: NumberFormats | None = None) -> None:
+    def __init__(
+        self,
+        locale: Locale,
+        tzinfo: dt.tzinfo,
+        *,
+        numbers: NumberFormats | None = None,
+        dates: DateFormats | None = None,
+    ) -> None:
         self.locale = locale
         self.tzinfo = tzinfo
         self._numbers = NumberFormats(locale) if numbers is None else numbers
+        self._dates = DateFormats(locale) if dates is None else dates
+        self._printed: dict[tuple[PreparedNumber, type, _Number], str] = {}
 
     def money(self, value: object, currency: str, format: str | None = None) -> str:
         """``{{ total|money("SEK") }}`` -> ``1 234,50 kr`` in Swedish."""
@@ -47,8 +63,8 @@ class LocaleFormatter:
             number = _number(value, "money")
             if custom:
                 return format_currency(number, code, format=format, locale=self.locale)
-            return self._numbers.prepare("money", code, format or None).format(number)
-        return prepared.format(_number(value, "money"))
+            return self._formatted(self._numbers.prepare("money", code, format or None), number)
+        return self._formatted(prepared, _number(value, "money"))
 
     @staticmethod
     def _known(code: str, currency: object) -> None:
@@ -61,7 +77,7 @@ class LocaleFormatter:
         """``{{ 1234.5|number }}`` -> ``1 234,5`` in Swedish; ``decimals`` fixes the fraction digits."""
         pattern = None if decimals is None else "#,##0" + ("." + "0" * int(decimals) if decimals else "")
         number = _number(value, "number")
-        return self._numbers.get_or_prepare("number", None, pattern).format(number)
+        return self._formatted(self._numbers.get_or_prepare("number", None, pattern), number)
 
     def percent(self, value: object, decimals: int | None = None) -> str:
         """``{{ 0.25|percent }}`` -> ``25 %`` in Swedish (the value is a fraction)."""
@@ -69,11 +85,27 @@ class LocaleFormatter:
             None if decimals is None else "#,##0" + ("." + "0" * int(decimals) if decimals else "") + "%"
         )
         number = _number(value, "percent")
-        return self._numbers.get_or_prepare("percent", None, pattern).format(number)
+        return self._formatted(self._numbers.get_or_prepare("percent", None, pattern), number)
+
+    def _formatted(self, prepared: PreparedNumber, number: _Number) -> str:
+        # A letter prints most amounts twice or more (text and HTML, line and
+        # total). Within one render the thread's Decimal context is fixed, so an
+        # equal int or finite Decimal prints the same. Zero is left out: 0 and -0
+        # are equal but print differently.
+        exact = type(number) is int or (isinstance(number, Decimal) and number.is_finite())
+        if not (prepared.fast and exact and number):
+            return prepared.format(number)
+        key = (prepared, type(number), number)
+        text = self._printed.get(key)
+        if text is None:
+            text = prepared.format(number)
+            if len(self._printed) < _PRINTED_LIMIT:
+                self._printed[key] = text
+        return text
 
     def date(self, value: object, format: str = "medium") -> str:
         """A date: ``"short"``, ``"medium"``, ``"long"``, ``"full"`` or a CLDR pattern."""
-        return format_date(_date(value, "date"), format=format, locale=self.locale)
+        return self._dates.format(_date(value, "date"), format)
 
     def datetime(self, value: object, format: str = "medium") -> str:
         """A date and time in the display time zone (a naive value is taken as UTC)."""

@@ -15,6 +15,7 @@ from babel.dates import get_timezone
 
 from mailbill.errors import ConfigurationError, SubjectLineError, TemplateNotFoundError
 from mailbill.templates._compiled import CompiledPart, compile_part, render_part
+from mailbill.templates._dates import DateFormats
 from mailbill.templates._environment import Limits, SandboxEnvironment, _StrictField, make_undefined
 from mailbill.templates._filters import LocaleFormatter, locale_filters
 from mailbill.templates._languages import (
@@ -147,7 +148,7 @@ class Templates:
         self._cache: OrderedDict[tuple[bool, bool, str, str], CompiledPart] = OrderedDict()
         self._cache_size = cache_size
         self._locales: dict[str, Locale] = {}
-        self._numbers: dict[Locale, NumberFormats] = {}
+        self._formats: dict[Locale, tuple[NumberFormats, DateFormats]] = {}
         # Hosts render from worker threads; the caches are shared, so they are guarded.
         self._lock = threading.Lock()
 
@@ -294,10 +295,10 @@ class Templates:
     def _formatter(self, used: str, requested: str | None) -> LocaleFormatter:
         with self._lock:
             locale = formatting_locale(used, requested, self._locales)
-            numbers = self._numbers.get(locale)
-            if numbers is None:
-                numbers = self._numbers[locale] = NumberFormats(locale)
-        return LocaleFormatter(locale, self._tzinfo, numbers=numbers)
+            formats = self._formats.get(locale)
+            if formats is None:
+                formats = self._formats[locale] = (NumberFormats(locale), DateFormats(locale))
+        return LocaleFormatter(locale, self._tzinfo, numbers=formats[0], dates=formats[1])
 
     def _render(
         self, kind: str, language: str | None, context: Mapping[str, object], *, strict: bool
