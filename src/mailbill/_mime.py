@@ -6,7 +6,8 @@ It writes the same MIME tree as the standard-library reference in
 bodies with the C encoders in :mod:`binascii`, and the tree is joined as bytes.
 
 Bodies: ASCII text with lines up to 998 octets is ``7bit``; other text is
-quoted-printable when that is shorter than base64 (Latin scripts), else base64;
+quoted-printable when that is shorter than base64 (Latin scripts; a dot that starts a
+line is written ``=2E``), else base64;
 attachments are always base64 in 76-column lines. Line ends are CRLF throughout.
 """
 
@@ -27,7 +28,11 @@ if TYPE_CHECKING:
 __all__ = ["write_message"]
 
 _HIGH = bytes(range(128, 256))
+_QP_LINE = 76  # the longest quoted-printable line (RFC 2045, section 6.7)
 _LINE_76 = re.compile(rb".{1,76}", re.DOTALL)
+# binascii.b2a_qp writes a line's last blank as "=20"/"=09" without counting the
+# two characters it adds, so a line can reach 77 or 78: those need a soft break.
+_QP_LONG_BLANK_END = re.compile(rb"^([^\n]{74,75})(=20|=09)$", re.MULTILINE)
 _TEXT_TYPE = {
     "plain": b'Content-Type: text/plain; charset="utf-8"\r\n',
     "html": b'Content-Type: text/html; charset="utf-8"\r\n',
@@ -43,7 +48,8 @@ _CTE = {
 # with CRLF; a body is the list of pieces to join (joined once, at the end,
 # instead of at every level of a multipart). Base64 and quoted-printable bodies
 # are not among the pieces to check: neither encoding can produce "=_", which
-# every boundary marker ("--=_mb_...") holds. Base64 has no "." at all.
+# every boundary marker ("--=_mb_...") holds. Neither starts a line with ".":
+# base64 has none, and quoted-printable writes it as "=2E" there.
 _Part = tuple[bytes, list[bytes], tuple[bytes, ...], tuple[bytes, ...]]
 
 
@@ -78,15 +84,69 @@ def _text_part(text: str, subtype: str) -> _Part:
         return head, [body], (head, body), (head, body)  # plain text could hold anything: check it
     else:
         raw = text.encode("utf-8")
-        high = len(raw) - len(raw.translate(None, _HIGH))
+        # Each non-ASCII character adds at least one byte, so at most twice the
+        # growth are high bytes: Latin text is settled without counting them.
+        high = 2 * (len(raw) - len(text))
+        if high * 6 >= len(raw):
+            high = len(raw) - len(raw.translate(None, _HIGH))
         if high * 6 < len(raw):
             # b2a_qp keeps the input's "\n" line ends and encodes blanks before them.
-            cte, body = "quoted-printable", binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
-            dotted: tuple[bytes, ...] = (body,)  # a quoted-printable line may start with "."
+            qp = _encode_leading_dots(_break_long_blank_ends(binascii.b2a_qp(raw, istext=True)))
+            cte, body = "quoted-printable", qp.replace(b"\n", b"\r\n")
         else:
-            cte, body, dotted = "base64", _base64(raw), ()
+            cte, body = "base64", _base64(raw)
     head = _TEXT_TYPE[subtype] + _CTE[cte]
-    return head, [body], (head,), (head, *dotted)
+    return head, [body], (head,), (head,)
+
+
+def _break_long_blank_ends(qp: bytes) -> bytes:
+    """Soft-break the quoted-printable lines that end in an encoded blank and exceed 76 characters."""
+    if b"=20\n" in qp or b"=09\n" in qp:
+        return _QP_LONG_BLANK_END.sub(rb"\1=\n\2", qp)
+    return qp
+
+
+def _encode_leading_dots(qp: bytes) -> bytes:
+    """Write a ``.`` that starts a quoted-printable line (``\\n`` line ends) as ``=2E``.
+
+    Then no line of the body starts with a dot, so SMTP need not copy the whole
+    message to double one (HTML with CSS rules often has such lines). A line that
+    grows past 76 characters gets a soft break, outside any ``=XX``.
+    """
+    if qp.startswith(b"."):
+        at = 0
+    else:
+        at = qp.find(b"\n.") + 1
+        if at == 0:
+            return qp
+    out: list[bytes] = []
+    done = 0
+    while at >= 0:
+        end = qp.find(b"\n", at)
+        end = len(qp) if end < 0 else end
+        out += (qp[done:at], _dot_line(qp[at:end]))
+        done = end
+        at = qp.find(b"\n.", end)
+        at = at + 1 if at >= 0 else -1
+    out.append(qp[done:])
+    return b"".join(out)
+
+
+def _dot_line(line: bytes) -> bytes:
+    lines: list[bytes] = []
+    while line.startswith(b"."):
+        line = b"=2E" + line[1:]
+        if len(line) <= _QP_LINE:
+            break
+        cut = _QP_LINE - 1  # room for the soft break's "="
+        if line[cut - 1 : cut] == b"=":
+            cut -= 1
+        elif line[cut - 2 : cut - 1] == b"=":
+            cut -= 2
+        lines.append(line[:cut] + b"=")
+        line = line[cut:]
+    lines.append(line)
+    return b"\n".join(lines)
 
 
 def _attachment_part(att: Attachment) -> _Part:

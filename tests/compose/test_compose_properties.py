@@ -182,6 +182,7 @@ def test_bodies_round_trip_exactly(text: str, html: str) -> None:
 
 # Bodies where lines start with dots: typed, after blank lines, and where
 # quoted-printable breaks a long line just before one.
+LATIN = "Mit freundlichen Grüßen, Åsa. "
 DOTTY = st.lists(
     st.sampled_from([".", "..", "\n", "\n.", "\r\n.", ".x", "ä", " ", "x" * 37, "é" * 13, "x" * 75]),
     max_size=24,
@@ -200,3 +201,33 @@ def test_the_writer_knows_whether_a_line_starts_with_a_dot(
     # as_bytes notes the same fact beside the bytes it caches, for the SMTP transport
     cached = message.as_bytes()
     assert known_dots(message) == (b"\n." in cached)
+
+
+@given(text=DOTTY, html=DOTTY)
+def test_quoted_printable_bodies_never_start_a_line_with_a_dot(text: str, html: str) -> None:
+    """This test ensures that a Latin-script body with dot lines leaves SMTP nothing to dot-stuff.
+
+    The writer encodes such a dot as ``=2E`` (soft-breaking a line that grows past 76
+    characters), so the message's bytes have no dot line and still decode exactly.
+    """
+    text, html = LATIN + text, LATIN + html  # mostly ASCII: quoted-printable, unless DOTTY adds much "é"
+    message = OutgoingMessage(sender=SENDER, to=TO, subject="s", text=text, html=html)
+    data, dots = to_wire(message)
+    check_wire_form(data)
+    assert not dots
+    assert not data.startswith(b".")
+    assert b"\n." not in data
+    for line in data.split(b"\r\n"):
+        assert len(line) <= 76, line
+    result = seen(parse(data))
+    assert result.text == body(text)
+    assert result.html == body(html)
+
+
+def test_a_dot_line_in_quoted_printable_is_written_as_2e() -> None:
+    """This test ensures that the property above covers quoted-printable, with a line that must break."""
+    message = OutgoingMessage(sender=SENDER, to=TO, text=LATIN + "\n.footer{}\n" + "." * 76 + "\n")
+    data, dots = to_wire(message)
+    assert b"Content-Transfer-Encoding: quoted-printable" in data
+    assert not dots
+    assert b"\r\n=2Efooter{}\r\n=2E" + b"." * 72 + b"=\r\n=2E..\r\n" in data

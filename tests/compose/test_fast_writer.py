@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import email
 import re
 import urllib.parse
@@ -10,10 +11,12 @@ from email.header import decode_header, make_header
 
 import pytest
 from compose_helpers import check_wire_form, make_pdf, parse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailbill import Address, Attachment, AttachmentError, OutgoingMessage
 from mailbill._compose import to_bytes
-from mailbill._mime import _multipart
+from mailbill._mime import _multipart, _text_part
 
 PDF = make_pdf(1)
 
@@ -207,3 +210,35 @@ def test_legacy_compat32_readers_see_the_same(subject: str, filename: str, name:
     assert str(make_header(decode_header(legacy["Subject"]))) == subject
     assert str(make_header(decode_header(legacy["From"]))) == f"{name} <a@example.se>"
     assert [p.get_filename() for p in legacy.walk() if p.get_filename()] == [filename]
+
+
+MIXED = st.text(st.sampled_from(["a", " ", "\n", "ä", "€", "日", "😀", "."]), min_size=1, max_size=400)
+
+
+@given(text=MIXED)
+def test_quoted_printable_is_chosen_exactly_when_under_a_sixth_of_the_bytes_are_high(text: str) -> None:
+    """This test ensures that the quick bound on high bytes never changes the body's encoding."""
+    raw = (text if text.endswith("\n") else text + "\n").encode("utf-8")
+    high = sum(byte >= 0x80 for byte in raw)
+    head = _text_part(text, "plain")[0]
+    if raw.isascii():
+        assert b"7bit" in head
+    else:
+        expected = b"quoted-printable" if high * 6 < len(raw) else b"base64"
+        assert expected in head
+
+
+@pytest.mark.parametrize("blank", [" ", "\t"])
+@pytest.mark.parametrize("width", [73, 74, 75])
+def test_quoted_printable_lines_ending_in_a_blank_stay_within_76(blank: str, width: int) -> None:
+    """This test ensures that a line whose last blank is encoded still fits 76 characters.
+
+    ``binascii.b2a_qp`` does not count the two characters ``=20``/``=09`` add, so a
+    75-character line with a trailing blank came out 78 characters long.
+    """
+    text = "Grüße\n" + "x" * width + blank + "\nnext\n"
+    head, body, _, _ = _text_part(text, "plain")
+    assert b"quoted-printable" in head
+    lines = b"".join(body).split(b"\r\n")
+    assert max(map(len, lines)) <= 76, lines
+    assert binascii.a2b_qp(b"".join(body)).replace(b"\r\n", b"\n") == text.encode("utf-8")
