@@ -130,6 +130,35 @@ def test_tls_options_conflict(tls: TLSSetup) -> None:
         SMTPTransport("mail.example.com", ca_file="/nonexistent/ca.pem")
 
 
+def test_only_transports_that_may_use_tls_load_the_ca_certificates(
+    monkeypatch: pytest.MonkeyPatch, smtp_server: SMTPServer
+) -> None:
+    """This test ensures that security='none' makes no TLS context, and can never reach TLS without one.
+
+    Loading the system's CA certificates is slow; smtplib given no context would
+    negotiate TLS without verifying, so a transport switched to TLS afterwards refuses.
+    """
+    made: list[object] = []
+    real = ssl.create_default_context
+
+    def counting(*args: object, **kwargs: object) -> ssl.SSLContext:
+        made.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    transport = plain(smtp_server)
+    transport.send(make_message())
+    assert made == []
+    SMTPTransport("mail.example.com", security="starttls")
+    SMTPTransport("mail.example.com", security="auto")
+    assert len(made) == 2
+    switched = plain(smtp_server)
+    switched.security = "tls"
+    with pytest.raises(ConfigurationError, match="make a new SMTPTransport"):
+        switched.send(make_message())
+    transport.close()
+
+
 # -- authentication ----------------------------------------------------------------------------
 
 

@@ -146,7 +146,13 @@ class SMTPTransport(BaseTransport):
         self._token_provider = oauth2_token
         self._auth_mechanism = auth_mechanism
         self._allow_insecure_auth = allow_insecure_auth
-        self._ssl_context = ssl_context or self._make_context(ca_file, client_cert, client_key)
+        # Loading the system's CA certificates takes a noticeable moment, so a
+        # transport that never negotiates TLS does not make a context it cannot use.
+        self._ssl_context = (
+            ssl_context
+            if ssl_context is not None or (security == "none" and not (ca_file or client_cert))
+            else self._make_context(ca_file, client_cert, client_key)
+        )
         self.timeout = timeout
         self.local_hostname = local_hostname
         self.max_messages_per_connection = max_messages_per_connection
@@ -211,6 +217,15 @@ class SMTPTransport(BaseTransport):
         except (OSError, ssl.SSLError) as exc:
             raise ConfigurationError(f"cannot load TLS certificates: {exc}") from exc
         return context
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # Never None where TLS is negotiated: smtplib would then use an unverified context.
+        if self._ssl_context is None:
+            raise ConfigurationError(
+                f"security={self.security!r} needs TLS, but the transport was made with security='none';"
+                " make a new SMTPTransport"
+            )
+        return self._ssl_context
 
     # -- connection -------------------------------------------------------------------------
 
@@ -279,7 +294,7 @@ class SMTPTransport(BaseTransport):
                     self.port,
                     local_hostname=self.local_hostname,
                     timeout=self.timeout,
-                    context=self._ssl_context,
+                    context=self._tls_context(),
                 )
             else:
                 conn = smtplib.SMTP(
@@ -316,7 +331,7 @@ class SMTPTransport(BaseTransport):
     def _starttls(self, conn: smtplib.SMTP, where: str) -> None:
         try:
             with mapped(f"STARTTLS with {where}"):
-                conn.starttls(context=self._ssl_context)
+                conn.starttls(context=self._tls_context())
                 conn.ehlo()
         except TransientDeliveryError as exc:
             # A server that rejects the handshake (no or a wrong client certificate
