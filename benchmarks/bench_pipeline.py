@@ -27,13 +27,18 @@ overlap; for a fair comparison Django gets two processes too, each sending half:
 Their wall time runs from the first child's start to the last one's end; their CPU
 time is the sum of both children.
 
-Run: ``python benchmarks/bench_pipeline.py [--quick] [--count N]``.
+The machine these numbers come from is shared and noisy; ``--rounds N`` runs every
+scenario N times, rotating their order each round, and reports each ratio as the
+median of the ratios within each round (with their range).
+
+Run: ``python benchmarks/bench_pipeline.py [--quick] [--count N] [--rounds N] [--only a,b]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable
@@ -124,48 +129,75 @@ def run_scenario(name: str, port: int, count: int, *, host: str = "127.0.0.1") -
         return {**run_together("bench_pipeline.py", argvs), "messages": sent}, sent + warm
 
 
+def _rate(result: dict[str, Any]) -> float:
+    return float(result["messages"] / result["wall"])
+
+
+def _spread(values: list[float]) -> str:
+    """The median of per-round ratios, with their range when there was more than one round."""
+    middle = f"{statistics.median(values):.2f}x"
+    return middle if len(values) == 1 else f"{middle} ({min(values):.2f}-{max(values):.2f})"
+
+
 def report(
-    results: dict[str, dict[str, Any]],
+    rounds: list[dict[str, dict[str, Any]]],
     count: int,
     *,
     have_django: bool,
     extra: tuple[str, Callable[[dict[str, Any]], str]] | None = None,
 ) -> None:
-    """Print the table (with an ``extra`` column: header and cell maker) and the notes under it."""
-    base = count / results["prebuilt"]["wall"]
-    django = count / results["django"]["wall"] if "django" in results else None
+    """Print the table (with an ``extra`` column: header and cell maker) and the notes under it.
+
+    ``rounds`` holds one result per scenario for each round. A row shows the
+    scenario's median round (by messages per second); its ratios are the medians
+    of the ratios within each round, against the baseline measured in that round,
+    with their range.
+    """
     rows = []
-    for name, r in results.items():
-        rate = r["messages"] / r["wall"]
+    median: dict[str, dict[str, Any]] = {}
+    for name in rounds[0]:
+        runs = sorted((r[name] for r in rounds), key=_rate)
+        median[name] = r = runs[(len(runs) - 1) // 2]
+        vs_smtplib = [_rate(x[name]) / _rate(x["prebuilt"]) for x in rounds]
+        vs_django = [_rate(x[name]) / _rate(x["django"]) for x in rounds] if "django" in rounds[0] else None
         rows.append([
             SCENARIOS[name],
-            f"{rate:,.0f}",
+            f"{_rate(r):,.0f}",
             f"{r['cpu'] / r['messages'] * 1000:.2f}",
             f"{r['peak_mb']:.0f}",
-            f"{rate / base:.2f}x",
-            f"{rate / django:.2f}x" if django else "-",
+            _spread(vs_smtplib),
+            _spread(vs_django) if vs_django else "-",
             *([extra[1](r)] if extra else []),
         ])  # fmt: skip
     headers = ["client", "msgs/s", "CPU ms/msg", "peak RSS MB", "vs smtplib", "vs Django"]
     print(table([*headers, extra[0]] if extra else headers, rows))
+    if len(rounds) > 1:
+        print(f"{len(rounds)} rounds, the order rotated each round; ratios: median (range) of the rounds'")
     if not have_django:
         print("Django: skipped (not installed; MAILBILL_BENCH_EXTRA=django nox -s bench adds it)")
-    if "django-2" in results:
-        two = {n: results[n]["messages"] / results[n]["wall"] for n in ("django-2", "mailbill-2")}
-        print(f"two processes each: mailbill {two['mailbill-2'] / two['django-2']:.2f}x Django")
+    if "django-2" in median and "mailbill-2" in median:
+        two = [_rate(x["mailbill-2"]) / _rate(x["django-2"]) for x in rounds]
+        print(f"two processes each: mailbill {_spread(two)} Django")
     for name in ("mailbill", "mailbill-durable", "mailbill-p3"):
-        r = results[name]
-        print(
-            f"{SCENARIOS[name]}: prepare (render + compose + outbox add) "
-            f"{r['prepare'] / count * 1000:.2f} ms/msg, "
-            f"dispatch (claim + send + mark sent) {r['dispatch'] / count * 1000:.2f} ms/msg"
-        )
+        if name in median:
+            r = median[name]
+            print(
+                f"{SCENARIOS[name]}: prepare (render + compose + outbox add) "
+                f"{r['prepare'] / count * 1000:.2f} ms/msg, "
+                f"dispatch (claim + send + mark sent) {r['dispatch'] / count * 1000:.2f} ms/msg"
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer messages (300 a client)")
     parser.add_argument("--count", type=int, help="messages a client (default 1000)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every scenario this many times, interleaved (default 1)"
+    )
+    parser.add_argument(
+        "--only", help=f"scenarios besides prebuilt and django, comma-separated: {', '.join(SCENARIOS)}"
+    )
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--outbox", default="", help=argparse.SUPPRESS)
@@ -177,19 +209,28 @@ def main() -> int:
         return 0
 
     have_django = importlib.util.find_spec("django") is not None
-    results: dict[str, dict[str, Any]] = {}
+    names = [n for n in SCENARIOS if have_django or not n.startswith("django")]
+    if args.only:
+        wanted = {"prebuilt", "django", *args.only.split(",")}
+        if unknown := wanted - set(SCENARIOS):
+            parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        names = [n for n in names if n in wanted]
+    rounds: list[dict[str, dict[str, Any]]] = []
     with Sink() as sink:
         print(f"bench_pipeline: {count} invoices a client; {machine()}")
         print(f"sink: {sink.describe()}; one connection a client, one process a client")
-        for name in SCENARIOS:
-            if name.startswith("django") and not have_django:
-                continue
-            before = sink.received()
-            results[name], expected = run_scenario(name, sink.port, count)
-            received = sink.received() - before
-            assert received == expected, (name, received, expected)
+        for number in range(args.rounds):
+            # Rotated, so that no scenario always runs just after the same one.
+            shift = number % len(names)
+            results: dict[str, dict[str, Any]] = {}
+            for name in names[shift:] + names[:shift]:
+                before = sink.received()
+                results[name], expected = run_scenario(name, sink.port, count)
+                received = sink.received() - before
+                assert received == expected, (name, received, expected)
+            rounds.append({name: results[name] for name in names})
 
-    report(results, count, have_django=have_django)
+    report(rounds, count, have_django=have_django)
     return 0
 
 

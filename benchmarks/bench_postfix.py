@@ -240,7 +240,7 @@ def main() -> int:
 
     server = all("server_cpu" in r for r in results.values())
     column = ("Postfix CPU ms/msg", lambda r: f"{r['server_cpu'] / r['sent'] * 1000:.2f}")
-    bench_pipeline.report(results, count, have_django=have_django, extra=column if server else None)
+    bench_pipeline.report([results], count, have_django=have_django, extra=column if server else None)
     if postfix is not None:
         bad = [
             n
