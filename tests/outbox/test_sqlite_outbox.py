@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import threading
 from pathlib import Path
@@ -21,6 +22,53 @@ def test_file_uses_wal_full_sync_and_a_schema_version(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 1
+
+
+def _hold_a_write_lock(path: Path) -> sqlite3.Connection:
+    """A connection holding a write lock on a new, not yet WAL, database file."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_opening_waits_for_another_connection_switching_the_journal(tmp_path: Path) -> None:
+    """This test ensures that opening a new outbox waits for a lock held elsewhere.
+
+    SQLite answers a journal-mode change at once with "database is locked" while
+    another connection holds a write lock, without waiting in its busy handler.
+    """
+    holder = _hold_a_write_lock(tmp_path / "o.db")
+    threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
+    with SQLiteOutbox(tmp_path / "o.db", timeout=10) as outbox:
+        assert outbox._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    holder.close()
+
+
+def test_opening_gives_up_after_the_timeout_with_the_path(tmp_path: Path) -> None:
+    """This test ensures that a lock held past the timeout is an OutboxError naming the file."""
+    holder = _hold_a_write_lock(tmp_path / "o.db")
+    with pytest.raises(OutboxError, match=r"o\.db.*WAL.*0\.2 s") as raised:
+        SQLiteOutbox(tmp_path / "o.db", timeout=0.2)
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+    holder.close()
+
+
+def _open_and_close(path: str) -> str:
+    try:
+        SQLiteOutbox(path).close()
+    except Exception as exc:  # reported to the test, which names it
+        return repr(exc)
+    return ""
+
+
+def test_processes_opening_a_new_outbox_together_all_succeed(tmp_path: Path) -> None:
+    """This test ensures that a host and its dispatcher can create the same outbox at the same time."""
+    context = multiprocessing.get_context("fork")
+    with context.Pool(4) as pool:
+        for attempt in range(5):
+            path = str(tmp_path / f"o{attempt}.db")
+            assert pool.map(_open_and_close, [path] * 4) == [""] * 4
 
 
 def test_data_survives_reopening(tmp_path: Path) -> None:

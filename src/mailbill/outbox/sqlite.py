@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mailbill._models import Address
-from mailbill.errors import InvalidTransitionError, ItemNotFoundError
+from mailbill.errors import InvalidTransitionError, ItemNotFoundError, OutboxError
 from mailbill.outbox._model import (
     FINAL_STATUSES,
     ArchiveEntry,
@@ -105,7 +106,7 @@ class SQLiteOutbox(Outbox):
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn, self.path, self._timeout)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
@@ -485,3 +486,29 @@ class SQLiteOutbox(Outbox):
                 ).rowcount
                 deleted += conn.execute(f"DELETE FROM items WHERE {where}", [*finals, cutoff]).rowcount  # noqa: S608
         return deleted
+
+
+def _use_wal(conn: sqlite3.Connection, path: Path, timeout: float) -> None:
+    """Put the database in WAL mode, waiting up to *timeout* seconds for other connections.
+
+    Changing the journal mode does not always wait in SQLite's busy handler: when
+    several processes open a new outbox at once (a host and ``mailbill dispatch``,
+    say), all but one could fail at once with "database is locked". So a busy
+    answer is retried, with a growing pause, until the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            if time.monotonic() >= deadline:
+                raise OutboxError(
+                    f"outbox {path}: could not switch to WAL mode within {timeout:g} s; "
+                    "another connection holds it"
+                ) from exc
+        time.sleep(delay)
+        delay = min(2 * delay, 0.05)
