@@ -16,8 +16,10 @@ from __future__ import annotations
 import binascii
 import re
 import secrets
+import struct
 from collections.abc import Callable
 from email.utils import format_datetime
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from mailbill._headers import address_field, fold, mailbox, param_tokens, unstructured_field
@@ -30,6 +32,7 @@ __all__ = ["write_message"]
 _HIGH = bytes(range(128, 256))
 _QP_LINE = 76  # the longest quoted-printable line (RFC 2045, section 6.7)
 _LINE_76 = re.compile(rb".{1,76}", re.DOTALL)
+_LINES_64 = struct.Struct("76s" * 64)
 # binascii.b2a_qp writes a line's last blank as "=20"/"=09" without counting the
 # two characters it adds, so a line can reach 77 or 78: those need a soft break.
 _QP_LONG_BLANK_END = re.compile(rb"^([^\n]{74,75})(=20|=09)$", re.MULTILINE)
@@ -67,7 +70,11 @@ def _base64(data: bytes) -> bytes:
     encoded = binascii.b2a_base64(data, newline=False)
     if not encoded:
         return b""
-    lines = _LINE_76.findall(encoded)  # cuts in C: a fifth faster than slicing in a loop
+    # Cut into 76-character lines in C: whole blocks of 64 lines with one struct
+    # each (half the time of the regular expression), the rest with the expression.
+    full = len(encoded) - len(encoded) % _LINES_64.size
+    lines = list(chain.from_iterable(_LINES_64.iter_unpack(memoryview(encoded)[:full])))
+    lines += _LINE_76.findall(encoded, full)
     lines.append(b"")
     return b"\r\n".join(lines)
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from mailbill import Address, Attachment, AttachmentError, OutgoingMessage
 from mailbill._compose import to_bytes
-from mailbill._mime import _multipart, _text_part
+from mailbill._mime import _base64, _multipart, _text_part
 
 PDF = make_pdf(1)
 
@@ -242,3 +242,14 @@ def test_quoted_printable_lines_ending_in_a_blank_stay_within_76(blank: str, wid
     lines = b"".join(body).split(b"\r\n")
     assert max(map(len, lines)) <= 76, lines
     assert binascii.a2b_qp(b"".join(body)).replace(b"\r\n", b"\n") == text.encode("utf-8")
+
+
+# 3,648 input bytes make one block of 64 full lines; sizes around block and line edges matter.
+EDGES = st.sampled_from([0, 1, 56, 57, 58, 3647, 3648, 3649, 7296, 7297]) | st.integers(0, 20_000)
+
+
+@given(size=EDGES, seed=st.integers(0, 255))
+def test_base64_bodies_are_the_standard_76_column_lines(size: int, seed: int) -> None:
+    """This test ensures that attachment bodies equal base64.encodebytes' lines, with CRLF ends."""
+    data = bytes((seed + i * 7) % 256 for i in range(size))
+    assert _base64(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
