@@ -77,6 +77,30 @@ def _page_count(reader: pypdf.PdfReader) -> int:
     return len(reader.pages)
 
 
+def _read_pdf(data: bytes, *, strict: bool) -> tuple[int | None, bool]:
+    """``(pages, encrypted)`` as pypdf reads them, strictly or leniently.
+
+    A strict read is tried first: the lenient one also checks every object the
+    cross-reference table lists, which took half the time of opening a small
+    PDF, and more the more objects it has. Any error of the strict read sends
+    the file to the lenient one, so a PDF is refused only when that fails too.
+    """
+    import pypdf
+    from pypdf.errors import PyPdfError
+
+    reader = pypdf.PdfReader(io.BytesIO(data), strict=strict)
+    encrypted = reader.is_encrypted
+    if encrypted:
+        try:
+            if not reader.decrypt(""):
+                return None, True
+        except (PyPdfError, NotImplementedError):
+            if strict:
+                raise
+            return None, True
+    return _page_count(reader), encrypted
+
+
 def inspect_pdf(data: bytes, filename: str) -> tuple[int | None, bool]:
     """Open a PDF with pypdf; return ``(pages, encrypted)``.
 
@@ -86,8 +110,7 @@ def inspect_pdf(data: bytes, filename: str) -> tuple[int | None, bool]:
     Raises:
         AttachmentError: the data is not a PDF pypdf can open, or it has no page.
     """
-    import pypdf  # only needed when there is a PDF
-    from pypdf.errors import PyPdfError
+    from pypdf.errors import PyPdfError  # pypdf is only imported when there is a PDF
 
     if not data.lstrip()[:5].startswith(b"%PDF-"):
         raise AttachmentError(
@@ -95,19 +118,14 @@ def inspect_pdf(data: bytes, filename: str) -> tuple[int | None, bool]:
             filename=filename,
         )
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
-        encrypted = reader.is_encrypted
-        if encrypted:
-            try:
-                if not reader.decrypt(""):
-                    return None, True
-            except (PyPdfError, NotImplementedError):
-                return None, True
-        pages = _page_count(reader)
+        try:
+            pages, encrypted = _read_pdf(data, strict=True)
+        except Exception:  # strict parsing refuses what viewers open: read it leniently
+            pages, encrypted = _read_pdf(data, strict=False)
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
         raise AttachmentError(
             f"attachment {filename!r} is not a readable PDF: {exc}", filename=filename
         ) from exc
-    if pages < 1:
+    if pages is not None and pages < 1:
         raise AttachmentError(f"attachment {filename!r} is a PDF without pages", filename=filename)
     return pages, encrypted

@@ -119,6 +119,34 @@ def test_pdf_pages_come_from_the_page_tree_or_from_walking_it() -> None:
     assert Attachment.from_bytes(uncounted, "uncounted.pdf").pages == 3
 
 
+def test_a_pdf_with_a_broken_cross_reference_table_is_still_read() -> None:
+    """This test ensures that a PDF pypdf refuses in strict mode is read leniently, as viewers do.
+
+    Inserting a comment after the header moves every object away from the offset
+    its cross-reference entry gives.
+    """
+    shifted = _pdf(2).replace(b"\n", b"\n%moved\n", 1)
+    with pytest.raises(pypdf.errors.PdfReadError):
+        pypdf.PdfReader(io.BytesIO(shifted), strict=True)
+    assert Attachment.from_bytes(shifted, "shifted.pdf").pages == 2
+
+
+def test_a_well_formed_pdf_is_read_once_strictly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test ensures that the lenient read, which checks every listed object, is only a fallback."""
+    opened: list[bool] = []
+    real = pypdf.PdfReader
+
+    def reader(stream: io.BytesIO, *, strict: bool) -> pypdf.PdfReader:
+        opened.append(strict)
+        return real(stream, strict=strict)
+
+    monkeypatch.setattr(pypdf, "PdfReader", reader)
+    assert Attachment.from_bytes(_pdf(3), "three.pdf").pages == 3
+    assert opened == [True]
+    assert Attachment.from_bytes(_pdf(2).replace(b"\n", b"\n%moved\n", 1), "moved.pdf").pages == 2
+    assert opened == [True, True, False]
+
+
 @pytest.mark.parametrize("filename", ["", "  ", "dir/a.pdf", "..\\a.pdf", "/etc/passwd"])
 def test_filename_must_be_a_plain_name(filename: str) -> None:
     """This test ensures that empty names or names with directories are refused."""
