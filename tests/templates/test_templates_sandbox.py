@@ -191,6 +191,19 @@ def test_missing_field_names_the_field_and_template() -> None:
     assert "Customer.Contact.Name" in str(caught.value)
 
 
+def test_fields_are_worked_out_only_when_an_error_needs_them() -> None:
+    """This test ensures that compiling skips the field analysis a successful render does not use."""
+    templates = Templates(MappingLoader({("k", "en"): {"subject": "s", "text": "{{ a.b }} {{ c.d }}"}}))
+    templates.render("k", "en", {"a": {"b": 1}, "c": {"d": 2}})
+    (part,) = [p for p in templates._cache.values() if p.name == "k/en/text"]
+    assert part._fields == []
+    with pytest.raises(MissingFieldError) as caught:
+        templates.render("k", "en", {"a": {"b": 1}, "c": {}})
+    assert caught.value.field == "c.d"
+    assert part.fields == frozenset({("a",), ("a", "b"), ("c",), ("c", "d")})
+    assert part._fields == [part.fields]
+
+
 def test_lenient_mode_leaves_a_visible_marker() -> None:
     """This test ensures that strict=False renders missing fields as a marker instead of raising."""
     text = _render("Hej {{ Customer.Contact.Name }} {{ total|money('SEK') }}", strict=False)
