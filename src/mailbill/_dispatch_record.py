@@ -56,16 +56,41 @@ class _Recording:
         events: list[DispatchEvent] = []
         failure: Exception | None = None
         with self.outbox.transaction():
-            for item, receipt in pending:
-                try:
-                    events.append(self._mark_sent(run, item, receipt))
-                except Exception as exc:  # raised once the changes before it are committed
-                    failure = exc
-                    break
+            try:
+                events = self._mark_all_sent(run, pending)
+            except Exception:
+                logger.debug("recording %d sends together failed; one by one", len(pending), exc_info=True)
+                for item, receipt in pending:
+                    try:
+                        events.append(self._mark_sent(run, item, receipt))
+                    except Exception as exc:  # raised once the changes before it are committed
+                        failure = exc
+                        break
         for event in events:
             self._emit(event)
         if failure is not None:
             raise failure
+
+    def _mark_all_sent(
+        self, run: _Run, pending: Sequence[tuple[OutboxItem, SendReceipt]]
+    ) -> list[DispatchEvent]:
+        """Record every send of ``pending`` with one :meth:`~mailbill.Outbox.mark_sent_many` call.
+
+        All or none, where the outbox has transactions; the events are returned
+        for the caller to announce once they are committed.
+        """
+        for _, receipt in pending:
+            self._suppress_refused(receipt)
+        updated = self.outbox.mark_sent_many([(item.id, receipt) for item, receipt in pending])
+        events = []
+        for (item, _), now in zip(pending, updated, strict=True):
+            self._count(run, now.status)
+            events.append(
+                DispatchEvent(
+                    item.id, item.key, Status.SENDING, now.status, now.attempts[-1].reason, item.transport
+                )
+            )
+        return events
 
     def _sending(self, run: _Run, item: OutboxItem) -> None:
         old = (
@@ -99,17 +124,21 @@ class _Recording:
 
     def _mark_sent(self, run: _Run, item: OutboxItem, receipt: SendReceipt) -> DispatchEvent:
         """Record that ``item`` was sent; return the event to announce once it is committed."""
+        self._suppress_refused(receipt)
+        updated = self.outbox.mark_sent(item.id, receipt)
+        self._count(run, updated.status)
+        return DispatchEvent(
+            item.id, item.key, Status.SENDING, updated.status, updated.attempts[-1].reason, item.transport
+        )
+
+    def _suppress_refused(self, receipt: SendReceipt) -> None:
+        """Block the recipients a server refused for good (5xx), when the retry policy says so."""
         if self.retry.suppress_refused:
             for refused in receipt.refused:
                 if 500 <= refused.code < 600:
                     self.outbox.suppress(
                         refused.address, SuppressionReason.HARD_BOUNCE, f"{refused.code} {refused.text}"
                     )
-        updated = self.outbox.mark_sent(item.id, receipt)
-        self._count(run, updated.status)
-        return DispatchEvent(
-            item.id, item.key, Status.SENDING, updated.status, updated.attempts[-1].reason, item.transport
-        )
 
     def _change(
         self,

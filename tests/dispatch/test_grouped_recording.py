@@ -23,13 +23,14 @@ from mailbill.testing import FakeClock, ScriptedTransport
 
 
 class CountingOutbox(SQLiteOutbox):
-    """A SQLite outbox that notes which transaction each ``mark_sent`` ran in (0: none)."""
+    """A SQLite outbox that notes which transaction each recorded send ran in (0: none)."""
 
     def __init__(self, *args: object, fail_on: int | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.transactions = 0
         self._open = 0
         self.marks: list[int] = []
+        self.groups: list[int] = []
         self.fail_on = fail_on
 
     @contextmanager
@@ -47,6 +48,14 @@ class CountingOutbox(SQLiteOutbox):
             raise OutboxError(f"disk full while recording item {item_id}")
         self.marks.append(self._open)
         return super().mark_sent(item_id, receipt, **kwargs)  # type: ignore[arg-type]
+
+    def mark_sent_many(self, sends: object, /, **kwargs: object) -> object:  # type: ignore[override]
+        pairs = list(sends)  # type: ignore[call-overload]
+        if any(item_id == self.fail_on for item_id, _ in pairs):
+            raise OutboxError(f"disk full while recording item {self.fail_on}")
+        self.marks.extend(self._open for _ in pairs)
+        self.groups.append(len(pairs))
+        return super().mark_sent_many(pairs, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -69,6 +78,7 @@ def test_the_sends_of_a_chunk_are_recorded_in_one_transaction(tmp_path: Path, cl
     report = dispatcher(outbox, ScriptedTransport(name="default"), clock).run_once()
     assert report.sent == 5
     assert outbox.marks == [1] * 5  # all five in the first (and only) transaction
+    assert outbox.groups == [5]  # with one call
     assert outbox.transactions == 1
     assert [outbox.get(i.id).status for i in items] == [Status.SENT] * 5
     outbox.close()

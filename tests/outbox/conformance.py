@@ -294,6 +294,65 @@ class OutboxConformance:
         assert sent.message is None
         assert outbox.get(item.id).message == item.message
 
+    def test_mark_sent_many_records_each_as_mark_sent_does(
+        self, make_outbox: MakeOutbox, clock: FakeClock
+    ) -> None:
+        """This test ensures that mark_sent_many gives every item what mark_sent would, in the order given."""
+        one = make_outbox(clock=clock.now)
+        items = one.add_many([new_item(n, status=Status.RELEASED) for n in range(1, 7)])
+        one.claim(6, lease_seconds=60)
+        clock.advance(5)
+        receipts = [receipt(i.message_id, handed_off=n == 4) for n, i in enumerate(items)]
+        singly = [one.mark_sent(i.id, r) for i, r in zip(items[:3], receipts[:3], strict=True)]
+        pairs = [(i.id, r) for i, r in zip(items[3:], receipts[3:], strict=True)]
+        together = one.mark_sent_many(list(reversed(pairs)))
+        assert [t.id for t in together] == [i.id for i in reversed(items[3:])]
+        assert [t.status for t in together] == [Status.SENT, Status.HANDED_OFF, Status.SENT]
+        for got in [*singly, *together]:
+            stored = one.get(got.id)
+            assert got == replace(stored, message=None)
+            assert (got.sent_at, got.updated_at, got.lease_until, got.next_attempt_at) == (
+                clock.now(), clock.now(), None, None,
+            )  # fmt: skip
+            assert got.attempts[-1].smtp_code == 250
+        assert together[0].attempts == singly[0].attempts  # the same receipt, recorded alike
+        assert together[0].reason == singly[0].reason == ""
+        assert one.mark_sent_many([]) == []
+
+    def test_mark_sent_many_refuses_unknown_ids_and_wrong_statuses(self, outbox: Outbox) -> None:
+        """This test ensures that a bad pair raises; where the outbox has transactions, none is recorded."""
+        first, second = outbox.add_many([new_item(n, status=Status.RELEASED) for n in (1, 2)])
+        draft = outbox.add(new_item(3))
+        outbox.claim(2, lease_seconds=60)
+        for bad, error in ((draft, InvalidTransitionError), (None, ItemNotFoundError)):
+            bad_pair = (999_999 if bad is None else bad.id, receipt("<b@x>"))
+            with pytest.raises(error):
+                outbox.mark_sent_many([bad_pair, (first.id, receipt("<a@x>"))])
+            if self.transactional:  # all or none: the good pair before the bad one is not kept either
+                with pytest.raises(error):
+                    outbox.mark_sent_many([(first.id, receipt("<a@x>")), bad_pair])
+            assert outbox.get(first.id).status is Status.SENDING
+        assert outbox.get(draft.id).status is Status.DRAFT
+        assert outbox.get(second.id).status is Status.SENDING
+
+    def test_mark_sent_many_archives_and_takes_an_id_twice_as_two_calls(
+        self, make_outbox: MakeOutbox, clock: FakeClock
+    ) -> None:
+        """This test ensures that a group is archived, and an id given twice is refused the second time."""
+        outbox = make_outbox(clock=clock.now, archive=True)
+        first, second = outbox.add_many([new_item(n, status=Status.RELEASED) for n in (1, 2)])
+        outbox.claim(2, lease_seconds=60)
+        outbox.mark_sent_many(
+            [(first.id, receipt(first.message_id)), (second.id, receipt(second.message_id))]
+        )
+        entry = outbox.archived(second.id)
+        assert entry is not None
+        assert (entry.data, entry.reply) == (new_item(2).message, "250 2.0.0 OK")
+        third = outbox.add(new_item(3, status=Status.RELEASED))
+        outbox.claim(1, lease_seconds=60)
+        with pytest.raises(InvalidTransitionError):  # SENT cannot become SENT again
+            outbox.mark_sent_many([(third.id, receipt("<c@x>")), (third.id, receipt("<c@x>"))])
+
     def test_transaction_keeps_its_changes_and_a_failing_call_changes_nothing(
         self, make_outbox: MakeOutbox, clock: FakeClock
     ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ __all__ = [
     "Tx",
     "dt",
     "insert_attempt",
+    "insert_attempts",
     "insert_item",
     "inserted_item",
     "load_attempts",
@@ -105,19 +106,30 @@ def load_one(conn: sqlite3.Connection, item_id: int) -> OutboxItem:
     return found[0]
 
 
-def insert_attempt(conn: sqlite3.Connection, item_id: int, a: Attempt) -> None:
+_INSERT_ATTEMPT = (
+    "INSERT INTO attempts (item_id, at, transport, outcome, smtp_code, enhanced_status, server_text, "
+    "error_class, error_message, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _attempt_row(item_id: int, a: Attempt) -> tuple[Any, ...]:
     refused = json.dumps(
         [
             {"address": r.address, "code": r.code, "text": r.text, "enhanced_status": r.enhanced_status}
             for r in a.refused
         ]
     )
-    conn.execute(
-        "INSERT INTO attempts (item_id, at, transport, outcome, smtp_code, enhanced_status, server_text, "
-        "error_class, error_message, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (item_id, us(a.at), a.transport, a.outcome.value, a.smtp_code, a.enhanced_status, a.server_text,
-         a.error_class, a.error_message, refused),
-    )  # fmt: skip
+    return (item_id, us(a.at), a.transport, a.outcome.value, a.smtp_code, a.enhanced_status,
+            a.server_text, a.error_class, a.error_message, refused)  # fmt: skip
+
+
+def insert_attempt(conn: sqlite3.Connection, item_id: int, a: Attempt) -> None:
+    conn.execute(_INSERT_ATTEMPT, _attempt_row(item_id, a))
+
+
+def insert_attempts(conn: sqlite3.Connection, attempts: Iterable[tuple[int, Attempt]]) -> None:
+    """Append many attempts with one statement: ``(item id, attempt)`` pairs."""
+    conn.executemany(_INSERT_ATTEMPT, [_attempt_row(item_id, a) for item_id, a in attempts])
 
 
 def insert_item(conn: sqlite3.Connection, item: NewItem, version: int, at: datetime) -> int | None:

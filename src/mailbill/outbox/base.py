@@ -68,6 +68,24 @@ def address_key(address: Address | str, /) -> str:
         return str(address).strip().casefold()
 
 
+def sent_attempt(receipt: SendReceipt, at: datetime) -> tuple[Status, Attempt, str]:
+    """What :meth:`Outbox.mark_sent` records for ``receipt``: status, attempt and the archive's reply."""
+    new = Status.HANDED_OFF if receipt.handed_off else Status.SENT
+    attempt = Attempt(
+        at,
+        receipt.transport,
+        new,
+        smtp_code=receipt.reply_code,
+        server_text=receipt.reply_text,
+        refused=tuple(receipt.refused),
+    )
+    if receipt.handed_off:
+        reply = f"handed off to {receipt.location or receipt.transport}"
+    else:
+        reply = " ".join(str(p) for p in (receipt.reply_code, receipt.reply_text) if p is not None)
+    return new, attempt, reply or "accepted"
+
+
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (the default clock)."""
     return datetime.now(UTC)
@@ -302,19 +320,7 @@ class Outbox:
         accepted) is recorded as an attempt; the bytes are archived when on.
         """
         at = self._now(now)
-        new = Status.HANDED_OFF if receipt.handed_off else Status.SENT
-        attempt = Attempt(
-            at,
-            receipt.transport,
-            new,
-            smtp_code=receipt.reply_code,
-            server_text=receipt.reply_text,
-            refused=tuple(receipt.refused),
-        )
-        if receipt.handed_off:
-            reply = f"handed off to {receipt.location or receipt.transport}"
-        else:
-            reply = " ".join(str(p) for p in (receipt.reply_code, receipt.reply_text) if p is not None)
+        new, attempt, reply = sent_attempt(receipt, at)
         return self._set_status(
             item_id,
             new,
@@ -323,8 +329,30 @@ class Outbox:
             next_attempt_at=None,
             reason="",
             sent_at=at,
-            archive_reply=reply or "accepted",
+            archive_reply=reply,
         )
+
+    def mark_sent_many(
+        self, sends: Iterable[tuple[int, SendReceipt]], /, *, now: datetime | None = None
+    ) -> list[OutboxItem]:
+        """Record many successful sends, each as :meth:`mark_sent` records it.
+
+        This default calls :meth:`mark_sent` for each inside :meth:`transaction`;
+        :class:`~mailbill.SQLiteOutbox` writes them with a few statements for all.
+        Where the outbox has transactions, an error (an unknown id, an item that
+        is not SENDING or UNCERTAIN) records none of them.
+
+        Args:
+            sends: ``(item id, receipt)`` pairs.
+            now: The time of the sends (default: the clock).
+
+        Returns:
+            The items after the change, in the order given (as :meth:`mark_sent`
+            returns them: without their bytes).
+        """
+        at = self._now(now)
+        with self.transaction():
+            return [self.mark_sent(item_id, receipt, now=at) for item_id, receipt in sends]
 
     def mark_deferred(
         self,

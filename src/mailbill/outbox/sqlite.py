@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mailbill._models import Address
+from mailbill._models import Address, SendReceipt
 from mailbill.errors import InvalidTransitionError, ItemNotFoundError, OutboxError
 from mailbill.outbox._model import (
     FINAL_STATUSES,
@@ -45,6 +45,7 @@ from mailbill.outbox._sqlite_rows import (
     dt,
     dt_req,
     insert_attempt,
+    insert_attempts,
     insert_item,
     inserted_item,
     load_attempts,
@@ -53,7 +54,7 @@ from mailbill.outbox._sqlite_rows import (
     us,
 )
 from mailbill.outbox._sqlite_schema import migrate
-from mailbill.outbox.base import _UNSET, Clock, Outbox, address_key, utc_now
+from mailbill.outbox.base import _UNSET, Clock, Outbox, address_key, sent_attempt, utc_now
 
 __all__ = ["SQLiteOutbox"]
 
@@ -401,6 +402,45 @@ class SQLiteOutbox(Outbox):
                 )
             changes["attempts"] = tuple(load_attempts(conn, [item_id])[item_id])
             return replace(item, **changes)
+
+    def mark_sent_many(
+        self, sends: Iterable[tuple[int, SendReceipt]], /, *, now: datetime | None = None
+    ) -> list[OutboxItem]:
+        """Record many successful sends with a few statements for all (see :meth:`Outbox.mark_sent_many`).
+
+        One write transaction: an error records none of them.
+        """
+        pairs = list(sends)
+        ids = [item_id for item_id, _ in pairs]
+        if self.archive or len(set(ids)) != len(ids) or len(ids) > 500:
+            # archiving reads every message's bytes; an id given twice changes twice;
+            # more ids than one statement may bind
+            return super().mark_sent_many(pairs, now=now)
+        if not pairs:
+            return []
+        at = self._now(now)
+        stamp = us(at)
+        assert stamp is not None
+        recorded: list[tuple[int, Status, Attempt]] = []
+        for item_id, receipt in pairs:
+            new, attempt, _ = sent_attempt(receipt, at)  # no archive here: its reply is not needed
+            recorded.append((item_id, new, attempt))
+        marks = ",".join("?" * len(ids))
+        with self._write() as conn:
+            found = dict(conn.execute(f"SELECT id, status FROM items WHERE id IN ({marks})", ids).fetchall())  # noqa: S608
+            for item_id, new, _ in recorded:
+                if item_id not in found:
+                    raise ItemNotFoundError(f"no outbox item has id {item_id}")
+                check_transition(item_id, Status(found[item_id]), new)
+            conn.executemany(
+                "UPDATE items SET status = ?, updated_at = ?, lease_until = NULL, next_attempt_at = NULL, "
+                "reason = '', sent_at = ? WHERE id = ?",
+                [(new.value, stamp, stamp, item_id) for item_id, new, _ in recorded],
+            )
+            insert_attempts(conn, [(item_id, attempt) for item_id, _, attempt in recorded])
+            # read back as _set_status returns each: without the bytes
+            changed = {item.id: item for item in load_items(conn, f"id IN ({marks})", ids, message=False)}
+        return [changed[item_id] for item_id in ids]
 
     def release(
         self, item_ids: Iterable[int] = (), /, *, batch: str | None = None, now: datetime | None = None
