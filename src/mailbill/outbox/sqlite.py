@@ -40,6 +40,7 @@ from mailbill.outbox._model import (
     check_transition,
     next_version,
 )
+from mailbill.outbox._sqlite_checkpoint import Checkpointer
 from mailbill.outbox._sqlite_rows import (
     Tx,
     dt,
@@ -100,6 +101,7 @@ class SQLiteOutbox(Outbox):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._checkpointer = Checkpointer(self.path, self._synchronous)
         migrate(self._conn(), str(self.path))
 
     def __repr__(self) -> str:
@@ -135,7 +137,9 @@ class SQLiteOutbox(Outbox):
             yield
 
     def close(self) -> None:
-        """Close every connection this outbox opened (any thread's)."""
+        """Close every connection this outbox opened (any thread's), and stop its checkpoints."""
+        done, self._checkpointer = self._checkpointer, Checkpointer(self.path, self._synchronous)
+        done.close()
         with self._all_lock:
             conns, self._all = self._all, []
         for conn in conns:
@@ -154,8 +158,10 @@ class SQLiteOutbox(Outbox):
         """Store many items in one transaction, idempotently on the business key."""
         at = self._now(now)
         result = []
+        size = 0
         with self._write() as conn:
             for item in items:
+                size += len(item.message)
                 item_id = insert_item(conn, item, 1, at)
                 # A new row is returned as written; a known key returns what is stored.
                 stored = (
@@ -165,6 +171,7 @@ class SQLiteOutbox(Outbox):
                 )
                 assert stored is not None
                 result.append(stored)
+        self._checkpointer.wrote(size)
         return result
 
     def resend(
@@ -190,7 +197,8 @@ class SQLiteOutbox(Outbox):
             insert_item(conn, new, latest.version + 1, at)
             stored = self._latest(conn, key)
             assert stored is not None
-            return stored
+        self._checkpointer.wrote(len(new.message))
+        return stored
 
     # -- queries -----------------------------------------------------------------------
 
