@@ -349,6 +349,37 @@ def send_mailbill(
     return {"prepare": prepared - start, "dispatch": done - prepared}
 
 
+def send_mailbill_threaded(
+    host: str, port: int, count: int, pdf: bytes, *, durable: bool = False, directory: Path | None = None
+) -> dict[str, float]:
+    """One process, two threads: the host prepares while a dispatcher thread sends.
+
+    The deployment of ``examples/select_and_send.py``: ``Dispatcher.run_forever``
+    runs in a thread of the host's process and sends what the host adds, as it
+    is added. Returns the seconds until the host had added everything, and the
+    seconds after that until the last message was sent.
+    """
+    import threading
+    import time
+
+    from mailbill import SQLiteOutbox
+
+    templates = mailbill_templates()
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        outbox = SQLiteOutbox(Path(tmp) / "outbox.sqlite3", durable=durable)
+        try:
+            worker = threading.Thread(target=dispatch_mailbill, args=(outbox, host, port, count))
+            start = time.perf_counter()
+            worker.start()
+            prepare_mailbill(outbox, templates, count, pdf)
+            prepared = time.perf_counter()
+            worker.join()
+            done = time.perf_counter()
+        finally:
+            outbox.close()
+    return {"prepare": prepared - start, "dispatch": done - prepared}
+
+
 # -- the two-process deployment: the host prepares, a dispatcher worker sends ---------------------
 
 

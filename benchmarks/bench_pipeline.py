@@ -13,7 +13,11 @@ PIPELINING), each in its own process:
   ``synchronous=NORMAL``: survives a killed process) and ``durable=True``
   (``synchronous=FULL``: also survives a power loss); and once more with the
   dispatcher on 3 connections (``parallel=3``), which matters where the server
-  takes time to answer (``bench_postfix.py``).
+  takes time to answer (``bench_postfix.py``);
+- ``mailbill, one process, dispatcher in a thread``: the deployment of
+  ``examples/select_and_send.py``, where ``Dispatcher.run_forever`` runs in a thread
+  of the host's process and sends while the host prepares (``durable=False``). Both
+  threads need the interpreter's lock, so this row shows what that costs.
 
 Two more rows show the deployment the docs recommend, where the host prepares and a
 dispatcher worker (``mailbill dispatch --forever``) sends, in two processes that
@@ -55,6 +59,7 @@ SCENARIOS = {
     "mailbill": "mailbill pipeline, durable=False",
     "mailbill-durable": "mailbill pipeline, durable=True",
     "mailbill-p3": "mailbill pipeline, durable=False, 3 connections",
+    "mailbill-thread": "mailbill, one process, dispatcher in a thread",
     "django-2": "Django, 2 processes",
     "mailbill-2": "mailbill, 2 processes (prepare | dispatch)",
     "mailbill-2p3": "mailbill, 2 processes, dispatch on 3 connections",
@@ -76,6 +81,10 @@ def child(scenario: str, host: str, port: int, count: int, outbox_path: str = ""
     warm = min(30, count)
     if scenario in ("django-half", "mailbill-prepare", "mailbill-dispatch", "mailbill-dispatch-p3"):
         together_child(scenario, host, port, count, pdf, Path(outbox_path))
+        return
+    if scenario == "mailbill-thread":
+        inv.send_mailbill_threaded(host, port, warm, pdf)
+        emit(measure(lambda: inv.send_mailbill_threaded(host, port, count, pdf)))
         return
     if scenario.startswith("mailbill"):
         durable = scenario == "mailbill-durable"
@@ -185,6 +194,13 @@ def report(
                 f"{SCENARIOS[name]}: prepare (render + compose + outbox add) "
                 f"{r['prepare'] / count * 1000:.2f} ms/msg, "
                 f"dispatch (claim + send + mark sent) {r['dispatch'] / count * 1000:.2f} ms/msg"
+            )
+    for name in ("mailbill-thread",):
+        if name in median:
+            r = median[name]
+            print(
+                f"{SCENARIOS[name]}: all added after {r['prepare'] / count * 1000:.2f} ms/msg, "
+                f"all sent {r['dispatch'] / count * 1000:.2f} ms/msg later"
             )
 
 
