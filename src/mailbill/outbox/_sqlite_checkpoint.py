@@ -85,7 +85,6 @@ class Checkpointer:
                 self._thread = None
             return
         try:
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             while True:
                 self._wake.wait(self._idle)
                 with self._lock:
@@ -95,6 +94,7 @@ class Checkpointer:
                         return
                     self._wake.clear()
                 try:
+                    conn.execute(f"PRAGMA synchronous={self._synchronous}")  # how it flushes
                     # PASSIVE: copies what no reader still needs, never waits for a lock
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.runs += 1
