@@ -82,15 +82,7 @@ class _Recording:
         for _, receipt in pending:
             self._suppress_refused(receipt)
         updated = self.outbox.mark_sent_many([(item.id, receipt) for item, receipt in pending])
-        events = []
-        for (item, _), now in zip(pending, updated, strict=True):
-            self._count(run, now.status)
-            events.append(
-                DispatchEvent(
-                    item.id, item.key, Status.SENDING, now.status, now.attempts[-1].reason, item.transport
-                )
-            )
-        return events
+        return [self._sent(run, item, now) for (item, _), now in zip(pending, updated, strict=True)]
 
     def _sending(self, run: _Run, item: OutboxItem) -> None:
         old = (
@@ -125,7 +117,10 @@ class _Recording:
     def _mark_sent(self, run: _Run, item: OutboxItem, receipt: SendReceipt) -> DispatchEvent:
         """Record that ``item`` was sent; return the event to announce once it is committed."""
         self._suppress_refused(receipt)
-        updated = self.outbox.mark_sent(item.id, receipt)
+        return self._sent(run, item, self.outbox.mark_sent(item.id, receipt))
+
+    def _sent(self, run: _Run, item: OutboxItem, updated: OutboxItem) -> DispatchEvent:
+        """Count a recorded send; return its event."""
         self._count(run, updated.status)
         return DispatchEvent(
             item.id, item.key, Status.SENDING, updated.status, updated.attempts[-1].reason, item.transport
