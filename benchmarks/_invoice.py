@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import email.policy
 import io
+import itertools
 import random
 import smtplib
 import tempfile
@@ -234,6 +235,36 @@ def send_prebuilt(host: str, port: int, count: int, pdf: bytes) -> None:
     with smtplib.SMTP(host, port) as conn:
         for _ in range(count):
             conn.sendmail(SENDER, [data["email"]], payload)
+
+
+def send_transport_prebuilt(host: str, port: int, count: int, pdf: bytes) -> None:
+    """mailbill's ``SMTPTransport.send_many`` sending one message composed once, ``count`` times.
+
+    The sending part of the pipeline alone, on the same terms as :func:`send_prebuilt`
+    (no rendering, no composing, no outbox): what the transport costs against smtplib.
+    """
+    from mailbill import Address, Attachment, OutgoingMessage, SMTPTransport
+
+    data = record(0)
+    rendered = mailbill_templates().render("invoice", data["locale"].replace("_", "-"), data)
+    message = OutgoingMessage(
+        sender=Address(SENDER, SENDER_NAME),
+        to=(Address(data["email"], data["customer"]),),
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        attachments=(
+            Attachment(f"Rechnung_{data['number']}_{data['customer']}.pdf", pdf, "application/pdf"),
+        ),
+    )
+    message.as_bytes()  # composed before the clock starts, as send_prebuilt's bytes are
+    transport = SMTPTransport(host, port=port, security="none")
+    try:
+        for result in transport.send_many(itertools.repeat(message, count)):
+            if result.error is not None:
+                raise result.error
+    finally:
+        transport.close()
 
 
 def send_stdlib(host: str, port: int, count: int, pdf: bytes) -> None:

@@ -5,6 +5,9 @@ connection to the same loopback sink (``_sink.py``: answers 250 at once, offers
 PIPELINING), each in its own process:
 
 - ``smtplib pre-built bytes``: the ceiling for a Python smtplib client;
+- ``mailbill SMTPTransport, pre-built message``: the sending part alone on smtplib's
+  terms: one message composed before the clock starts, sent ``count`` times with
+  ``SMTPTransport.send_many`` (PIPELINING when offered; no outbox);
 - ``stdlib EmailMessage``: jinja2 + babel + ``EmailMessage(policy=default)`` + smtplib;
 - ``Django``: the same rendering + ``EmailMultiAlternatives`` + Django's SMTP backend
   (only when ``import django`` works; install it with ``MAILBILL_BENCH_EXTRA=django``);
@@ -54,6 +57,7 @@ from _sink import Sink
 
 SCENARIOS = {
     "prebuilt": "smtplib pre-built bytes",
+    "transport": "mailbill SMTPTransport, pre-built message",
     "stdlib": "stdlib EmailMessage + jinja2 + babel",
     "django": "Django EmailMultiAlternatives + SMTP backend",
     "mailbill": "mailbill pipeline, durable=False",
@@ -92,7 +96,12 @@ def child(scenario: str, host: str, port: int, count: int, outbox_path: str = ""
         inv.send_mailbill(host, port, warm, pdf, durable=durable, parallel=parallel)
         emit(measure(lambda: inv.send_mailbill(host, port, count, pdf, durable=durable, parallel=parallel)))
         return
-    send = {"prebuilt": inv.send_prebuilt, "stdlib": inv.send_stdlib, "django": inv.send_django}[scenario]
+    send = {
+        "prebuilt": inv.send_prebuilt,
+        "transport": inv.send_transport_prebuilt,
+        "stdlib": inv.send_stdlib,
+        "django": inv.send_django,
+    }[scenario]
     send(host, port, warm, pdf)
     emit(measure(lambda: send(host, port, count, pdf)))
 
