@@ -15,8 +15,9 @@ PIPELINING), each in its own process:
   + ``SMTPTransport`` through the ``Dispatcher``; ``durable=False`` (WAL,
   ``synchronous=NORMAL``: survives a killed process) and ``durable=True``
   (``synchronous=FULL``: also survives a power loss); and once more with the
-  dispatcher on 3 connections (``parallel=3``), which matters where the server
-  takes time to answer (``bench_postfix.py``);
+  dispatcher on 3 and on 6 connections (``parallel=3``, ``parallel=6``), which
+  matters where the server takes time to answer or needs CPU time of its own
+  (``bench_postfix.py``);
 - ``mailbill, one process, dispatcher in a thread``: the deployment of
   ``examples/select_and_send.py``, where ``Dispatcher.run_forever`` runs in a thread
   of the host's process and sends while the host prepares (``durable=False``). Both
@@ -63,6 +64,7 @@ SCENARIOS = {
     "mailbill": "mailbill pipeline, durable=False",
     "mailbill-durable": "mailbill pipeline, durable=True",
     "mailbill-p3": "mailbill pipeline, durable=False, 3 connections",
+    "mailbill-p6": "mailbill pipeline, durable=False, 6 connections",
     "mailbill-thread": "mailbill, one process, dispatcher in a thread",
     "django-2": "Django, 2 processes",
     "mailbill-2": "mailbill, 2 processes (prepare | dispatch)",
@@ -92,7 +94,7 @@ def child(scenario: str, host: str, port: int, count: int, outbox_path: str = ""
         return
     if scenario.startswith("mailbill"):
         durable = scenario == "mailbill-durable"
-        parallel = 3 if scenario == "mailbill-p3" else 1
+        parallel = {"mailbill-p3": 3, "mailbill-p6": 6}.get(scenario, 1)
         inv.send_mailbill(host, port, warm, pdf, durable=durable, parallel=parallel)
         emit(measure(lambda: inv.send_mailbill(host, port, count, pdf, durable=durable, parallel=parallel)))
         return
@@ -196,7 +198,7 @@ def report(
     if "django-2" in median and "mailbill-2" in median:
         two = [_rate(x["mailbill-2"]) / _rate(x["django-2"]) for x in rounds]
         print(f"two processes each: mailbill {_spread(two)} Django")
-    for name in ("mailbill", "mailbill-durable", "mailbill-p3"):
+    for name in ("mailbill", "mailbill-durable", "mailbill-p3", "mailbill-p6"):
         if name in median:
             r = median[name]
             print(
