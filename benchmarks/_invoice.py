@@ -243,20 +243,9 @@ def send_transport_prebuilt(host: str, port: int, count: int, pdf: bytes) -> Non
     The sending part of the pipeline alone, on the same terms as :func:`send_prebuilt`
     (no rendering, no composing, no outbox): what the transport costs against smtplib.
     """
-    from mailbill import Address, Attachment, OutgoingMessage, SMTPTransport
+    from mailbill import SMTPTransport
 
-    data = record(0)
-    rendered = mailbill_templates().render("invoice", data["locale"].replace("_", "-"), data)
-    message = OutgoingMessage(
-        sender=Address(SENDER, SENDER_NAME),
-        to=(Address(data["email"], data["customer"]),),
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        attachments=(
-            Attachment(f"Rechnung_{data['number']}_{data['customer']}.pdf", pdf, "application/pdf"),
-        ),
-    )
+    message = mailbill_message(mailbill_templates(), 0, pdf)
     message.as_bytes()  # composed before the clock starts, as send_prebuilt's bytes are
     transport = SMTPTransport(host, port=port, security="none")
     try:
@@ -317,27 +306,34 @@ def mailbill_templates() -> Any:
     )
 
 
+def mailbill_message(templates: Any, n: int, pdf: bytes, *, sender: Any = None) -> Any:
+    """Render invoice ``n`` with ``templates`` into a :class:`mailbill.OutgoingMessage`."""
+    from mailbill import Address, Attachment, OutgoingMessage
+
+    data = record(n)
+    rendered = templates.render("invoice", data["locale"].replace("_", "-"), data)
+    return OutgoingMessage(
+        sender=sender or Address(SENDER, SENDER_NAME),
+        to=(Address(data["email"], data["customer"]),),
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        attachments=(
+            Attachment(f"Rechnung_{data['number']}_{data['customer']}.pdf", pdf, "application/pdf"),
+        ),
+        business_key=f"invoice/{data['number']}",
+    )
+
+
 def mailbill_items(
     templates: Any, numbers: Iterator[int], pdf: bytes, *, transport: str = "default"
 ) -> Iterator[Any]:
     """Render and compose each invoice into an outbox item (RELEASED: no review step)."""
-    from mailbill import Address, Attachment, NewItem, OutgoingMessage, Status
+    from mailbill import Address, NewItem, Status
 
-    sender = Address(SENDER, SENDER_NAME)
+    sender = Address(SENDER, SENDER_NAME)  # one object for the batch, as a host has
     for n in numbers:
-        data = record(n)
-        rendered = templates.render("invoice", data["locale"].replace("_", "-"), data)
-        message = OutgoingMessage(
-            sender=sender,
-            to=(Address(data["email"], data["customer"]),),
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            attachments=(
-                Attachment(f"Rechnung_{data['number']}_{data['customer']}.pdf", pdf, "application/pdf"),
-            ),
-            business_key=f"invoice/{data['number']}",
-        )
+        message = mailbill_message(templates, n, pdf, sender=sender)
         yield NewItem.from_message(message, kind="invoice", transport=transport, status=Status.RELEASED)
 
 
