@@ -246,7 +246,7 @@ def send_transport_prebuilt(host: str, port: int, count: int, pdf: bytes) -> Non
     from mailbill import SMTPTransport
 
     message = mailbill_message(mailbill_templates(), 0, pdf)
-    message.as_bytes()  # composed before the clock starts, as send_prebuilt's bytes are
+    message.as_bytes()  # composed once, before sending starts, as send_prebuilt's bytes are
     transport = SMTPTransport(host, port=port, security="none")
     try:
         for result in transport.send_many(itertools.repeat(message, count)):

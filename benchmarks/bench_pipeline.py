@@ -6,8 +6,8 @@ PIPELINING), each in its own process:
 
 - ``smtplib pre-built bytes``: the ceiling for a Python smtplib client;
 - ``mailbill SMTPTransport, pre-built message``: the sending part alone on smtplib's
-  terms: one message composed before the clock starts, sent ``count`` times with
-  ``SMTPTransport.send_many`` (PIPELINING when offered; no outbox);
+  terms: one message composed once, before sending starts, sent ``count`` times
+  with ``SMTPTransport.send_many`` (PIPELINING when offered; no outbox);
 - ``stdlib EmailMessage``: jinja2 + babel + ``EmailMessage(policy=default)`` + smtplib;
 - ``Django``: the same rendering + ``EmailMultiAlternatives`` + Django's SMTP backend
   (only when ``import django`` works; install it with ``MAILBILL_BENCH_EXTRA=django``);
