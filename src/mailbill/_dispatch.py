@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from datetime import timedelta
 from types import FrameType
 from typing import Any
@@ -25,6 +25,10 @@ from mailbill.transports.base import BaseTransport
 __all__ = ["DispatchEvent", "DispatchFailure", "DispatchReport", "Dispatcher"]
 
 logger = logging.getLogger(__name__)
+
+#: How often a connection with nothing to send looks again while another
+#: connection of its account is still sending.
+_IDLE_POLL_SECONDS = 0.01
 
 #: A transport, or a function making one (needed for ``parallel`` > 1).
 TransportSource = BaseTransport | Callable[[], BaseTransport]
@@ -289,31 +293,48 @@ class Dispatcher(_Recording):
                 if wait > 0:
                     self._sleep(wait)
                     continue
-                items = self.outbox.claim(
-                    size, lease_seconds=self.lease_seconds, transports=None if account is None else [account]
-                )
+                # Claiming and counting together: a worker that finds nothing
+                # knows whether any sibling holds items it claimed earlier.
+                with run.claiming:
+                    items = self.outbox.claim(
+                        size,
+                        lease_seconds=self.lease_seconds,
+                        transports=None if account is None else [account],
+                    )
+                    siblings_busy = run.busy[name] > 0
+                    if items:
+                        run.busy[name] += 1
                 if not items:
+                    if siblings_busy and not self._stopping(run, name):
+                        # Items the host adds while a sibling sends (a dispatcher
+                        # beside a host that is still adding) get this connection too.
+                        self._stop.wait(_IDLE_POLL_SECONDS)
+                        continue
                     return
-                if transport is None:
-                    self._sending(run, items[0])
-                    if self._stopping(run, name):
-                        self._give_back(run, items, "stopped")
+                try:
+                    if transport is None:
+                        self._sending(run, items[0])
+                        if self._stopping(run, name):
+                            self._give_back(run, items, "stopped")
+                            return
+                        try:
+                            transport = self._make_transport(name)
+                            transport.open()
+                        except Exception as exc:  # nothing was sent: give the items back
+                            self._give_back(run, items, exc)
+                            self._account_down(run, name, limiter, exc)
+                            transport = None
+                            if isinstance(exc, ConfigurationError):
+                                raise
+                            return
+                        announced = 1
+                    else:
+                        announced = 0
+                    if not self._send_chunk(run, items, transport, limiter, name, announced=announced):
                         return
-                    try:
-                        transport = self._make_transport(name)
-                        transport.open()
-                    except Exception as exc:  # nothing was sent: give the items back
-                        self._give_back(run, items, exc)
-                        self._account_down(run, name, limiter, exc)
-                        transport = None
-                        if isinstance(exc, ConfigurationError):
-                            raise
-                        return
-                    announced = 1
-                else:
-                    announced = 0
-                if not self._send_chunk(run, items, transport, limiter, name, announced=announced):
-                    return
+                finally:
+                    with run.claiming:
+                        run.busy[name] -= 1
         except BaseException as exc:
             with run.lock:
                 run.error = run.error or exc
@@ -348,6 +369,8 @@ class Dispatcher(_Recording):
         """
         in_flight: list[OutboxItem] = []
         taken = 0  # items[:taken] went through messages()
+        # One question for the chunk's recipients, not one for each of them.
+        blocked = self.outbox.suppressed_among(r for item in items for r in item.recipients)
         sent = _Unrecorded(self._monotonic)
 
         def record_sent() -> None:
@@ -361,7 +384,7 @@ class Dispatcher(_Recording):
                 if self._stopping(run, name):
                     return
                 taken = n + 1
-                message = self._ready(run, item, transport, limiter, before_wait=record_sent)
+                message = self._ready(run, item, transport, limiter, blocked, before_wait=record_sent)
                 if message is not None:
                     in_flight.append(item)
                     yield message
@@ -398,16 +421,18 @@ class Dispatcher(_Recording):
         item: OutboxItem,
         transport: BaseTransport,
         limiter: RateLimiter,
+        suppressed: Container[str],
         *,
         before_wait: Callable[[], None],
     ) -> OutgoingMessage | None:
         """The message to send for ``item``, once the rate limit allows; ``None`` when it ended here.
 
+        ``suppressed`` holds the blocked ones of the chunk's recipients.
         ``before_wait`` runs before any wait for the rate limit (what was sent is
         recorded before the dispatcher sleeps).
         """
-        blocked = [r for r in item.recipients if self.outbox.is_suppressed(r) is not None]
-        allowed = [r for r in item.recipients if r not in blocked]
+        blocked = [r for r in item.recipients if r in suppressed]
+        allowed = [r for r in item.recipients if r not in suppressed]
         if not allowed:
             self._change(run, item, Status.PAPER, f"blocked address: {', '.join(blocked)}")
             return None

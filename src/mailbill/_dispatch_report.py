@@ -94,3 +94,7 @@ class _Run:
         self.failures: list[DispatchFailure] = []
         self.stopped: dict[str, str] = {}
         self.error: BaseException | None = None
+        #: Held while a worker claims and counts itself in ``busy`` (or out of it).
+        self.claiming = threading.Lock()
+        #: Per account: the workers sending a claimed chunk right now.
+        self.busy: Counter[str] = Counter()

@@ -15,6 +15,7 @@ from mailbill import (
     DispatchEvent,
     MemoryOutbox,
     NewItem,
+    Outbox,
     OutgoingMessage,
     RateLimitedError,
     RecipientsRefusedError,
@@ -127,6 +128,49 @@ def test_refused_recipients_become_paper_and_are_suppressed(outbox: MemoryOutbox
     assert outbox.get(second.id).status is Status.PAPER
     assert "blocked" in outbox.get(second.id).reason
     assert len(transport.attempts) == 1
+
+
+def test_suppression_is_asked_once_a_chunk(clock: FakeClock) -> None:
+    """This test ensures that the dispatcher asks the outbox about a chunk's recipients in one call."""
+
+    class Counting(MemoryOutbox):
+        def __init__(self) -> None:
+            super().__init__(clock=clock.now)
+            self.asked: list[list[str]] = []
+
+        def suppressed_among(self, addresses):  # type: ignore[no-untyped-def]
+            addresses = list(addresses)
+            self.asked.append(addresses)
+            return super().suppressed_among(addresses)
+
+        def is_suppressed(self, address):  # type: ignore[no-untyped-def]
+            raise AssertionError("asked one address at a time")
+
+    outbox = Counting()
+    outbox.suppress("blocked@example.org")
+    outbox.add_many([released(n) for n in range(5)] + [released(5, to="Blocked@example.org")])
+    report = dispatcher(outbox, MemoryTransport(name="default"), clock, batch_size=3).run_once()
+    assert report.sent == 5
+    assert [f.status for f in report.failures] == [Status.PAPER]
+    assert [len(asked) for asked in outbox.asked] == [3, 3]
+    assert "blocked address: Blocked@example.org" in outbox.get_by_key("invoice/5").reason
+
+
+def test_an_outbox_with_only_is_suppressed_gets_the_default_lookup(clock: FakeClock) -> None:
+    """This test ensures that Outbox.suppressed_among's default asks is_suppressed for each address."""
+
+    class OneByOne(MemoryOutbox):
+        suppressed_among = Outbox.suppressed_among  # what a third-party outbox inherits
+
+    outbox = OneByOne(clock=clock.now)
+    outbox.suppress("blocked@example.org", "complaint")
+    found = outbox.suppressed_among(["a@example.org", "BLOCKED@example.org", "BLOCKED@example.org"])
+    assert list(found) == ["BLOCKED@example.org"]
+    assert found["BLOCKED@example.org"].reason.value == "complaint"
+    outbox.add_many([released(1), released(2, to="blocked@example.org")])
+    report = dispatcher(outbox, MemoryTransport(name="default"), clock).run_once()
+    assert report.sent == 1
+    assert outbox.get_by_key("invoice/2").status is Status.PAPER
 
 
 def test_one_unbuildable_item_does_not_stop_the_run(outbox: MemoryOutbox, clock: FakeClock) -> None:

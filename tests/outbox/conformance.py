@@ -594,6 +594,23 @@ class OutboxConformance:
         assert outbox.suppression.remove("anna@example.se") is False
         assert outbox.is_suppressed("anna@example.se") is None
 
+    def test_suppressed_among_answers_for_many_addresses_at_once(self, outbox: Outbox) -> None:
+        """This test ensures that suppressed_among returns the blocked ones of many addresses, as given."""
+        outbox.suppress("Anna@Example.SE", "hard_bounce", "550 5.1.1")
+        outbox.suppress("b@example.org", "complaint")
+        given = ["anna@example.se", "ANNA@example.se", "c@example.org", "b@example.org", "not an address"]
+        found = outbox.suppressed_among(given)
+        assert set(found) == {"anna@example.se", "ANNA@example.se", "b@example.org"}
+        assert found["ANNA@example.se"].reason is SuppressionReason.HARD_BOUNCE
+        assert found["b@example.org"] == outbox.is_suppressed("b@example.org")
+        as_objects = outbox.suppressed_among([Address("anna@example.se"), Address("c@example.org")])
+        assert list(as_objects) == [Address("anna@example.se")]
+        assert outbox.suppressed_among([]) == {}
+        # more addresses than one SQL statement takes, only the last one blocked
+        many = [f"person{n}@example.net" for n in range(1200)]
+        outbox.suppress(many[-1])
+        assert list(outbox.suppressed_among(many)) == [many[-1]]
+
     def test_archive_keeps_exact_bytes_when_on(self, make_outbox: MakeOutbox, clock: FakeClock) -> None:
         """This test ensures that with archive on, the bytes sent are kept with a SHA-256 and the reply."""
         outbox = make_outbox(clock=clock.now, archive=True)

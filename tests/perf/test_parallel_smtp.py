@@ -87,3 +87,37 @@ def test_parallel_connections_share_the_account_rate(tmp_path: Path) -> None:
     # 12 messages at 4 per 10 s take at least 20 s of (fake) time; three separate limits
     # would have let all 12 go at once
     assert max(sent_at) >= 20
+
+
+def test_idle_connections_take_items_added_during_the_run(tmp_path: Path) -> None:
+    """This test ensures that items added while one connection sends are sent on the run's other connections.
+
+    One item is due at the start, so two of the three workers find nothing; the
+    host adds six more 0.1 s later, while the first connection waits 0.3 s for
+    the server's reply to its message.
+    """
+    with (
+        SQLiteOutbox(tmp_path / "outbox.sqlite3", durable=False) as outbox,
+        SMTPServer(data_delay=0.3) as server,
+    ):
+        outbox.add(invoice(0))
+        started = threading.Event()
+        host = threading.Timer(0.1, lambda: outbox.add_many([invoice(n) for n in range(1, 7)]))
+
+        def on_event(event: DispatchEvent) -> None:
+            if event.new is Status.SENDING and not started.is_set():
+                started.set()
+                host.start()
+
+        def factory() -> SMTPTransport:
+            return SMTPTransport(server.host, port=server.port, security="none", timeout=5, name="smtp")
+
+        report = Dispatcher(outbox, {"smtp": factory}, parallel=3, batch_size=1, on_event=on_event).run_once()
+        host.join()
+        assert report.sent == 7
+        assert sorted(m.data for m in server.messages) == sorted(
+            outbox.get_by_key(f"invoice/{n}").message or b"" for n in range(7)
+        )
+        # the first connection was still in its DATA when the six arrived
+        assert len({m.connection for m in server.messages}) >= 2
+        assert outbox.counts()[Status.SENT] == 7

@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from mailbill._models import Address
 from mailbill.errors import AddressError, ConfigurationError, InvalidTransitionError
@@ -54,6 +54,17 @@ __all__ = ["Clock", "Outbox", "OutboxSuppressionList", "address_key", "utc_now"]
 Clock = Callable[[], datetime]
 
 _UNSET: datetime = datetime.min.replace(tzinfo=UTC)
+
+#: An address as a caller gives it: text or an :class:`~mailbill.Address`.
+AddressT = TypeVar("AddressT", Address, str)
+
+
+def keys_of(addresses: Iterable[AddressT], /) -> dict[str, list[AddressT]]:
+    """``addresses`` grouped by :func:`address_key` (for :meth:`Outbox.suppressed_among`)."""
+    keys: dict[str, list[AddressT]] = {}
+    for address in dict.fromkeys(addresses):
+        keys.setdefault(address_key(address), []).append(address)
+    return keys
 
 
 def address_key(address: Address | str, /) -> str:
@@ -498,6 +509,21 @@ class Outbox:
     def is_suppressed(self, address: Address | str, /) -> SuppressionEntry | None:
         """The suppression entry for ``address`` (case-folded), or ``None`` (abstract)."""
         raise NotImplementedError
+
+    def suppressed_among(self, addresses: Iterable[AddressT], /) -> dict[AddressT, SuppressionEntry]:
+        """The blocked ones of ``addresses``: each, as given, with the entry blocking it.
+
+        One question for many addresses: the dispatcher asks it once for all the
+        recipients of the items it claimed. This default asks
+        :meth:`is_suppressed` for each address; the outboxes shipped with
+        mailbill answer it with one query.
+        """
+        found: dict[AddressT, SuppressionEntry] = {}
+        for address in dict.fromkeys(addresses):
+            entry = self.is_suppressed(address)
+            if entry is not None:
+                found[address] = entry
+        return found
 
     def suppress(
         self,

@@ -46,7 +46,7 @@ from mailbill.outbox._postgres_rows import (
     one,
 )
 from mailbill.outbox._postgres_schema import check_schema_name, migrate
-from mailbill.outbox.base import _UNSET, Clock, Outbox, address_key, utc_now
+from mailbill.outbox.base import _UNSET, AddressT, Clock, Outbox, address_key, keys_of, utc_now
 
 if TYPE_CHECKING:
     import psycopg
@@ -439,6 +439,24 @@ class PostgresOutbox(Outbox):
         return (
             None if row is None else SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], _utc(row[3]))
         )
+
+    def suppressed_among(self, addresses: Iterable[AddressT], /) -> dict[AddressT, SuppressionEntry]:
+        """The blocked ones of ``addresses``, in one query (see :meth:`Outbox.suppressed_among`)."""
+        keys = keys_of(addresses)
+        if not keys:
+            return {}
+        with self._db.tx() as conn:
+            rows = conn.execute(
+                self._db.q(
+                    "SELECT address, reason, note, added_at FROM {s}.suppression WHERE address = ANY(%s)"
+                ),
+                (list(keys),),
+            ).fetchall()
+        found: dict[AddressT, SuppressionEntry] = {}
+        for row in rows:
+            entry = SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], _utc(row[3]))
+            found.update(dict.fromkeys(keys[row[0]], entry))
+        return found
 
     def suppress(
         self,

@@ -55,7 +55,16 @@ from mailbill.outbox._sqlite_rows import (
     us,
 )
 from mailbill.outbox._sqlite_schema import migrate
-from mailbill.outbox.base import _UNSET, Clock, Outbox, address_key, sent_attempt, utc_now
+from mailbill.outbox.base import (
+    _UNSET,
+    AddressT,
+    Clock,
+    Outbox,
+    address_key,
+    keys_of,
+    sent_attempt,
+    utc_now,
+)
 
 __all__ = ["SQLiteOutbox"]
 
@@ -482,6 +491,25 @@ class SQLiteOutbox(Outbox):
             else SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], dt_req(row[3]))
         )
 
+    def suppressed_among(self, addresses: Iterable[AddressT], /) -> dict[AddressT, SuppressionEntry]:
+        """The blocked ones of ``addresses``, in one query (see :meth:`Outbox.suppressed_among`)."""
+        keys = keys_of(addresses)
+        found: dict[AddressT, SuppressionEntry] = {}
+        names = list(keys)
+        conn = self._conn()
+        # Each statement reads its own snapshot: a new read transaction costs most
+        # when another process has written since (the page cache is dropped),
+        # so one statement covers the recipients of a whole claimed chunk.
+        for start in range(0, len(names), _IN_LIMIT):
+            part = names[start : start + _IN_LIMIT]
+            marks = ", ".join("?" * len(part))  # placeholders only: the values are bound
+            sql = f"SELECT address, reason, note, added_at FROM suppression WHERE address IN ({marks})"  # noqa: S608
+            rows = conn.execute(sql, part).fetchall()
+            for row in rows:
+                entry = SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], dt_req(row[3]))
+                found.update(dict.fromkeys(keys[row[0]], entry))
+        return found
+
     def suppress(
         self,
         address: Address | str,
@@ -541,6 +569,11 @@ class SQLiteOutbox(Outbox):
                 ).rowcount
                 deleted += conn.execute(f"DELETE FROM items WHERE {where}", [*finals, cutoff]).rowcount  # noqa: S608
         return deleted
+
+
+#: Addresses per ``IN (...)`` list: well under SQLite's limit on a statement's
+#: parameters (999 before SQLite 3.32).
+_IN_LIMIT = 500
 
 
 def _use_wal(conn: sqlite3.Connection, path: Path, timeout: float) -> None:
