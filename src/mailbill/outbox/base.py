@@ -67,6 +67,13 @@ def keys_of(addresses: Iterable[AddressT], /) -> dict[str, list[AddressT]]:
     return keys
 
 
+def as_given(
+    keys: dict[str, list[AddressT]], entries: Iterable[SuppressionEntry], /
+) -> dict[AddressT, SuppressionEntry]:
+    """Each entry under every address of ``keys`` (from :func:`keys_of`) that it blocks."""
+    return {given: entry for entry in entries for given in keys[entry.address]}
+
+
 def address_key(address: Address | str, /) -> str:
     """The form the suppression list stores an address in (see ``suppression_key``).
 

@@ -23,7 +23,7 @@ from mailbill.outbox._model import (
     check_transition,
     next_version,
 )
-from mailbill.outbox.base import _UNSET, AddressT, Clock, Outbox, address_key, keys_of, utc_now
+from mailbill.outbox.base import _UNSET, AddressT, Clock, Outbox, address_key, as_given, keys_of, utc_now
 
 __all__ = ["MemoryOutbox"]
 
@@ -271,8 +271,8 @@ class MemoryOutbox(Outbox):
         """The blocked ones of ``addresses`` (see :meth:`Outbox.suppressed_among`)."""
         keys = keys_of(addresses)
         with self._lock:
-            entries = {key: self._suppressed[key] for key in keys if key in self._suppressed}
-        return {given: entry for key, entry in entries.items() for given in keys[key]}
+            entries = [self._suppressed[key] for key in keys if key in self._suppressed]
+        return as_given(keys, entries)
 
     def suppress(
         self,

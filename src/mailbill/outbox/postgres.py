@@ -46,7 +46,7 @@ from mailbill.outbox._postgres_rows import (
     one,
 )
 from mailbill.outbox._postgres_schema import check_schema_name, migrate
-from mailbill.outbox.base import _UNSET, AddressT, Clock, Outbox, address_key, keys_of, utc_now
+from mailbill.outbox.base import _UNSET, AddressT, Clock, Outbox, address_key, as_given, keys_of, utc_now
 
 if TYPE_CHECKING:
     import psycopg
@@ -452,11 +452,9 @@ class PostgresOutbox(Outbox):
                 ),
                 (list(keys),),
             ).fetchall()
-        found: dict[AddressT, SuppressionEntry] = {}
-        for row in rows:
-            entry = SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], _utc(row[3]))
-            found.update(dict.fromkeys(keys[row[0]], entry))
-        return found
+        return as_given(
+            keys, (SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], _utc(r[3])) for r in rows)
+        )
 
     def suppress(
         self,

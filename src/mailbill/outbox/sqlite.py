@@ -61,6 +61,7 @@ from mailbill.outbox.base import (
     Clock,
     Outbox,
     address_key,
+    as_given,
     keys_of,
     sent_attempt,
     utc_now,
@@ -494,9 +495,9 @@ class SQLiteOutbox(Outbox):
     def suppressed_among(self, addresses: Iterable[AddressT], /) -> dict[AddressT, SuppressionEntry]:
         """The blocked ones of ``addresses``, in one query (see :meth:`Outbox.suppressed_among`)."""
         keys = keys_of(addresses)
-        found: dict[AddressT, SuppressionEntry] = {}
         names = list(keys)
         conn = self._conn()
+        rows: list[Any] = []
         # Each statement reads its own snapshot: a new read transaction costs most
         # when another process has written since (the page cache is dropped),
         # so one statement covers the recipients of a whole claimed chunk.
@@ -504,11 +505,10 @@ class SQLiteOutbox(Outbox):
             part = names[start : start + _IN_LIMIT]
             marks = ", ".join("?" * len(part))  # placeholders only: the values are bound
             sql = f"SELECT address, reason, note, added_at FROM suppression WHERE address IN ({marks})"  # noqa: S608
-            rows = conn.execute(sql, part).fetchall()
-            for row in rows:
-                entry = SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], dt_req(row[3]))
-                found.update(dict.fromkeys(keys[row[0]], entry))
-        return found
+            rows += conn.execute(sql, part).fetchall()
+        return as_given(
+            keys, (SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], dt_req(r[3])) for r in rows)
+        )
 
     def suppress(
         self,
