@@ -29,8 +29,14 @@ Set Postfix up first (Debian, as root): ``bash benchmarks/postfix_setup.sh`` (lo
 only, port 2525, every message discarded). Without a Postfix the script says so and
 exits 0, so ``nox -s bench`` runs everywhere.
 
-Run: ``python benchmarks/bench_postfix.py [--quick] [--count N] [--host H] [--port P]``
-(or ``MAILBILL_BENCH_POSTFIX=host:port``; default 127.0.0.1:2525).
+The machine these numbers come from is shared and noisy, and Postfix's own cost
+varies with how fast mail arrives: ``--rounds N`` runs every client N times, rotating
+their order each round, and reports each ratio as the median of the ratios within
+each round (with their range), as ``bench_pipeline.py`` does; ``--only`` picks the
+clients besides the two baselines.
+
+Run: ``python benchmarks/bench_postfix.py [--quick] [--count N] [--rounds N] [--only a,b]
+[--host H] [--port P]`` (or ``MAILBILL_BENCH_POSTFIX=host:port``; default 127.0.0.1:2525).
 """
 
 from __future__ import annotations
@@ -198,10 +204,31 @@ def is_local(host: str) -> bool:
         return False
 
 
+def run_client(name: str, host: str, port: int, count: int, postfix: LocalPostfix | None) -> dict[str, Any]:
+    """Run one client (a child of ``bench_pipeline.py``, pointed at Postfix); wait for Postfix to drain."""
+    offset = postfix.log_offset() if postfix else 0
+    cpu_before = postfix.cpu() if postfix else None
+    result, expected = bench_pipeline.run_scenario(name, port, count, host=host)
+    result["sent"] = expected
+    if postfix is None:
+        return result
+    result.update(postfix.drain(offset, expected))
+    cpu_after = postfix.cpu()
+    if cpu_before is not None and cpu_after is not None:
+        result["server_cpu"] = cpu_after - cpu_before
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer messages (300 a client)")
     parser.add_argument("--count", type=int, help="messages a client (default 1000)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every client this many times, interleaved (default 1)"
+    )
+    parser.add_argument(
+        "--only", help=f"clients besides prebuilt and django, comma-separated: {', '.join(SCENARIOS)}"
+    )
     parser.add_argument("--host", help=f"Postfix host (default: ${ENV} or {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, help=f"Postfix port (default: ${ENV} or {DEFAULT_PORT})")
     args = parser.parse_args()
@@ -222,39 +249,37 @@ def main() -> int:
     if postfix is None or postfix.log is None:
         print("deliveries: not counted (Postfix's maillog_file is not set or not readable)")
 
-    results: dict[str, dict[str, Any]] = {}
-    for name in SCENARIOS:
-        if name.startswith("django") and not have_django:
-            continue
-        offset = postfix.log_offset() if postfix else 0
-        cpu_before = postfix.cpu() if postfix else None
-        # each client runs as a child of bench_pipeline.py, pointed at Postfix
-        results[name], expected = bench_pipeline.run_scenario(name, port, count, host=host)
-        results[name]["sent"] = expected
-        if postfix is None:
-            continue
-        results[name].update(postfix.drain(offset, expected))
-        cpu_after = postfix.cpu()
-        if cpu_before is not None and cpu_after is not None:
-            results[name]["server_cpu"] = cpu_after - cpu_before
+    names = [n for n in SCENARIOS if have_django or not n.startswith("django")]
+    if args.only:
+        wanted = {"prebuilt", "django", *args.only.split(",")}
+        if unknown := wanted - set(SCENARIOS):
+            parser.error(f"unknown client(s): {', '.join(sorted(unknown))}")
+        names = [n for n in names if n in wanted]
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for number in range(args.rounds):
+        shift = number % len(names)  # rotated, so that no client always runs just after the same one
+        results = {
+            name: run_client(name, host, port, count, postfix) for name in names[shift:] + names[:shift]
+        }
+        rounds.append({name: results[name] for name in names})
 
-    server = all("server_cpu" in r for r in results.values())
+    every = [(n, r) for results in rounds for n, r in results.items()]
+    server = all("server_cpu" in r for _, r in every)
     column = ("Postfix CPU ms/msg", lambda r: f"{r['server_cpu'] / r['sent'] * 1000:.2f}")
-    bench_pipeline.report([results], count, have_django=have_django, extra=column if server else None)
+    bench_pipeline.report(rounds, count, have_django=have_django, extra=column if server else None)
     if postfix is not None:
         bad = [
-            n
-            for n, r in results.items()
+            (n, r)
+            for n, r in every
             if r["empty"] is False or r["failed"] > 0 or (postfix.log and r["removed"] < r["sent"])
         ]
-        drained = max(r["drain"] for r in results.values())
+        drained = max(r["drain"] for _, r in every)
         if postfix.log and not bad:
             print(
                 "Postfix: every message of every client (warm-up included) delivered to discard, "
                 f"queue empty at most {drained:.1f} s after a client ended"
             )
-        for name in bad if postfix.log else results:
-            r = results[name]
+        for name, r in bad if postfix.log else every:
             got = (
                 f"{r['removed']}/{r['sent']} delivered, {r['failed']} not sent"
                 if postfix.log
@@ -263,7 +288,8 @@ def main() -> int:
             queue = {True: "queue empty", False: "queue NOT empty", None: "queue not checked"}[r["empty"]]
             print(f"Postfix, {SCENARIOS[name]}: {got}, {queue} {r['drain']:.1f} s after the client ended")
         if bad:
-            print(f"bench_postfix: Postfix did not deliver everything for {', '.join(bad)}", file=sys.stderr)
+            names_bad = ", ".join(sorted({n for n, _ in bad}))
+            print(f"bench_postfix: Postfix did not deliver everything for {names_bad}", file=sys.stderr)
             return 1
     return 0
 
