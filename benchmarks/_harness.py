@@ -126,3 +126,53 @@ def machine() -> str:
         f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{platform.system()} {platform.release()}"
     )
+
+
+class Steal:
+    """The share of CPU time the hypervisor gave to other guests while a run went on (Linux).
+
+    On a shared virtual machine the same work can take twice as long from one
+    minute to the next; ``steal`` in ``/proc/stat`` is the time this machine's
+    CPUs were ready to run but another guest had them. A report that says how
+    much was stolen tells a reader how far to trust its ratios.
+
+    Example:
+        >>> steal = Steal()  # doctest: +SKIP
+        >>> ...  # the run
+        >>> print(steal.describe())  # doctest: +SKIP
+        CPU steal during the run: 0.4 % (...)
+    """
+
+    def __init__(self) -> None:
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int] | None:
+        """``(steal, total)`` ticks of all CPUs so far, or None where ``/proc/stat`` has no steal field."""
+        try:
+            fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        except OSError:
+            return None
+        if fields[0] != "cpu" or len(fields) < 9:
+            return None
+        # user nice system idle iowait irq softirq steal [guest guest_nice: already in user, nice]
+        ticks = [int(f) for f in fields[1:9]]
+        return ticks[7], sum(ticks)
+
+    def percent(self) -> float | None:
+        """Stolen ticks as a percentage of all ticks since this object was made (None if unknown)."""
+        end = self._read()
+        if self._start is None or end is None or end[1] == self._start[1]:
+            return None
+        return 100 * (end[0] - self._start[0]) / (end[1] - self._start[1])
+
+    def describe(self) -> str:
+        """One line for the report."""
+        share = self.percent()
+        if share is None:
+            return "CPU steal during the run: not known (no steal field in /proc/stat)"
+        note = "; above a few percent, expect the ratios of the rounds to spread" if share >= 3 else ""
+        return (
+            f"CPU steal during the run: {share:.1f} % (time the hypervisor gave these CPUs "
+            f"to other guests{note})"
+        )

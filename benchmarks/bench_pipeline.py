@@ -53,7 +53,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _harness import emit, machine, measure, run_child, run_together, table, wait_for_go
+from _harness import Steal, emit, machine, measure, run_child, run_together, table, wait_for_go
 from _sink import Sink
 
 SCENARIOS = {
@@ -243,6 +243,7 @@ def main() -> int:
             parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         names = [n for n in names if n in wanted]
     rounds: list[dict[str, dict[str, Any]]] = []
+    steal = Steal()
     with Sink() as sink:
         print(f"bench_pipeline: {count} invoices a client; {machine()}")
         print(f"sink: {sink.describe()}; one connection a client, one process a client")
@@ -258,6 +259,7 @@ def main() -> int:
             rounds.append({name: results[name] for name in names})
 
     report(rounds, count, have_django=have_django)
+    print(steal.describe())
     return 0
 
 

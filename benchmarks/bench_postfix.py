@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_pipeline
-from _harness import machine
+from _harness import Steal, machine
 
 SCENARIOS = bench_pipeline.SCENARIOS
 DEFAULT_HOST = "127.0.0.1"
@@ -256,6 +256,7 @@ def main() -> int:
             parser.error(f"unknown client(s): {', '.join(sorted(unknown))}")
         names = [n for n in names if n in wanted]
     rounds: list[dict[str, dict[str, Any]]] = []
+    steal = Steal()
     for number in range(args.rounds):
         shift = number % len(names)  # rotated, so that no client always runs just after the same one
         results = {
@@ -267,6 +268,7 @@ def main() -> int:
     server = all("server_cpu" in r for _, r in every)
     column = ("Postfix CPU ms/msg", lambda r: f"{r['server_cpu'] / r['sent'] * 1000:.2f}")
     bench_pipeline.report(rounds, count, have_django=have_django, extra=column if server else None)
+    print(steal.describe())
     if postfix is not None:
         bad = [
             (n, r)
