@@ -8,12 +8,24 @@ back, and sending it to the loopback sink (``_sink.py``, PIPELINING offered).
 The render of the same templates with plain jinja2 and babel is given for
 comparison.
 
-Run: ``python benchmarks/bench_stages.py [--quick] [--count N] [--durable]``.
+With ``--instructions`` each stage is also counted by valgrind's callgrind
+(instructions a message, 200 invoices unless ``--count`` says otherwise): the
+script runs once more under callgrind for each stage, with counting switched
+on (``callgrind_control -i on``) for that stage only, and exits when it ends.
+Unlike CPU time, the count does not move with the noise of a shared machine,
+so it shows where a change took instructions off, stage by stage.
+
+Run: ``python benchmarks/bench_stages.py [--quick] [--count N] [--durable] [--instructions]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -21,8 +33,24 @@ from pathlib import Path
 from typing import Any
 
 import _invoice as inv
-from _harness import machine, table
+from _harness import HERE, machine, table
 from _sink import Sink
+
+#: The stages, in the order they run (``--count-stage N`` counts the N-th under callgrind).
+STAGES = (
+    "render with Templates (sandboxed Jinja + babel)",
+    "the same templates with plain jinja2 + babel",
+    "Attachment (the PDF is checked with pypdf)",
+    "OutgoingMessage",
+    "compose (as_bytes)",
+    "stored item (NewItem.from_message)",
+    "outbox add_many (100 at a time)",
+    "outbox claim (20 at a time)",
+    "read back (headers only)",
+    "SMTPTransport.send (pipelined)",
+    "outbox mark_sent (one commit each)",
+    "outbox mark_sent_many (20 at a time)",
+)
 
 
 def main() -> int:
@@ -30,9 +58,55 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer messages (300)")
     parser.add_argument("--count", type=int, help="messages (default 1000)")
     parser.add_argument("--durable", action="store_true", help="SQLiteOutbox(durable=True)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count each stage's instructions (needs valgrind)"
+    )
+    parser.add_argument("--count-stage", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     count = args.count or (300 if args.quick else 1000)
+    if args.count_stage is not None:
+        run_stages(count, args.durable, counted=args.count_stage)
+        return 0
+    times = run_stages(count, args.durable)
+    print(f"bench_stages: {count} invoices, SQLiteOutbox(durable={args.durable}); {machine()}")
+    headers = ["stage", "CPU ms/message"]
+    rows = [[name, f"{ms:.2f}"] for name, ms in times.items()]
+    if args.instructions:
+        if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+            print("instructions: skipped: valgrind (callgrind) is not installed")
+        else:
+            n = args.count or (50 if args.quick else 200)
+            print(f"instructions: {n} invoices under callgrind, each stage counted on its own")
+            headers.append("M instructions/message")
+            for number, row in enumerate(rows):
+                row.append(f"{count_stage(number, n, args.durable) / 1e6:.2f}")
+    print(table(headers, rows))
+    return 0
 
+
+def count_stage(number: int, count: int, durable: bool) -> float:
+    """Instructions a message of stage ``number``: this script run under callgrind, counting that stage."""
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp}/out",
+             sys.executable, str(HERE / "bench_stages.py"), "--count", str(count),
+             "--count-stage", str(number), *(["--durable"] if durable else [])],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        sys.stderr.write(done.stdout + done.stderr[-4000:])
+        raise RuntimeError(f"stage {STAGES[number]!r} failed under valgrind (exit code {done.returncode})")
+    half = count // 2  # mark_sent takes the first half of the items, mark_sent_many the rest
+    per = {"outbox mark_sent (one commit each)": half, "outbox mark_sent_many (20 at a time)": count - half}
+    return int(found.group(1)) / per.get(STAGES[number], count)
+
+
+def run_stages(count: int, durable: bool, *, counted: int | None = None) -> dict[str, float]:
+    """Run every stage over ``count`` invoices; return each one's CPU ms a message.
+
+    With ``counted``, callgrind counts that stage only, and the process exits when it ends.
+    """
     from mailbill import Address, Attachment, NewItem, OutgoingMessage, SMTPTransport, SQLiteOutbox, Status
     from mailbill._rebuild import message_from_item
 
@@ -44,9 +118,18 @@ def main() -> int:
     times: dict[str, float] = {}
 
     def stage(name: str, work: Callable[[Any], Any], inputs: Iterable[Any], *, per: int = count) -> list[Any]:
+        number = len(times)
+        assert STAGES[number] == name, (number, name)
+        if number == counted:
+            subprocess.run(
+                ["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True
+            )
         start = time.process_time()
         out = [work(x) for x in inputs]
         times[name] = (time.process_time() - start) / per * 1e3
+        if number == counted:
+            sys.stdout.flush()
+            os._exit(0)  # nothing after the stage is counted
         return out
 
     def language(r: dict[str, Any]) -> str:
@@ -80,9 +163,13 @@ def main() -> int:
         range(count),
     )
     stage("compose (as_bytes)", lambda m: m.as_bytes(), messages)
-    items = [NewItem.from_message(m, kind="invoice", status=Status.RELEASED) for m in messages]
+    items = stage(
+        "stored item (NewItem.from_message)",
+        lambda m: NewItem.from_message(m, kind="invoice", status=Status.RELEASED),
+        messages,
+    )
     with tempfile.TemporaryDirectory() as tmp, Sink() as sink:
-        outbox = SQLiteOutbox(Path(tmp) / "outbox.sqlite3", durable=args.durable)
+        outbox = SQLiteOutbox(Path(tmp) / "outbox.sqlite3", durable=durable)
         try:
             stage("outbox add_many (100 at a time)", lambda s: outbox.add_many(items[s : s + 100]),
                   range(0, count, 100))  # fmt: skip
@@ -103,9 +190,7 @@ def main() -> int:
                   [pairs[s : s + 20] for s in range(half, count, 20)], per=count - half)  # fmt: skip
         finally:
             outbox.close()
-    print(f"bench_stages: {count} invoices, SQLiteOutbox(durable={args.durable}); {machine()}")
-    print(table(["stage", "CPU ms/message"], [[name, f"{ms:.2f}"] for name, ms in times.items()]))
-    return 0
+    return times
 
 
 if __name__ == "__main__":
