@@ -43,7 +43,9 @@ _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 _CHUNKS = re.compile(r"[ \t]*[^ \t]+|[ \t]+$")
 # RFC 2231 attribute-char: printable ASCII but blanks, "*", "'", "%" and tspecials.
 _ATTR_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~")
-_PCT_TABLE = tuple(chr(b) if b in _ATTR_SAFE else f"%{b:02X}" for b in range(256))
+# For str.translate over the UTF-8 bytes read as Latin-1: one C pass for the whole value.
+_PCT_MAP = {b: chr(b) if b in _ATTR_SAFE else f"%{b:02X}" for b in range(256)}
+_MAX_PARAM = 60  # characters of a parameter's value on one line
 
 
 def fold(name: str, tokens: Iterable[str]) -> bytes:
@@ -165,17 +167,19 @@ def param_tokens(key: str, value: str) -> list[str]:
     if value.isascii() and _PRINTABLE_ASCII.fullmatch(value) and len(value) <= 60 and "=?" not in value:
         quoted = value.replace("\\", "\\\\").replace('"', '\\"')
         return [f'{key}="{quoted}"']
-    pieces = ["".join([_PCT_TABLE[b] for b in char.encode("utf-8")]) for char in value]
-    whole = "".join(pieces)
-    if len(key) + len(whole) <= 60:
+    whole = value.encode("utf-8").decode("latin-1").translate(_PCT_MAP)
+    if len(key) + len(whole) <= _MAX_PARAM:
         return [f"{key}*=utf-8''{whole}"]
     segments: list[str] = []
-    current = "utf-8''"
-    for piece in pieces:
-        if len(current) + len(piece) > 60:
-            segments.append(current)
-            current = ""
-        current += piece
-    segments.append(current)
+    rest = "utf-8''" + whole
+    while len(rest) > _MAX_PARAM:
+        cut = _MAX_PARAM
+        # Back off to the start of a character: not inside "%XX", nor before a
+        # continuation byte (%80-%BF) of a multi-byte character.
+        while rest[cut - 1] == "%" or rest[cut - 2] == "%" or (rest[cut] == "%" and rest[cut + 1] in "89AB"):
+            cut -= 1
+        segments.append(rest[:cut])
+        rest = rest[cut:]
+    segments.append(rest)
     last = len(segments) - 1
     return [f"{key}*{i}*={seg}" + (";" if i < last else "") for i, seg in enumerate(segments)]

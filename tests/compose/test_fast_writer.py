@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from mailbill import Address, Attachment, AttachmentError, OutgoingMessage
 from mailbill._compose import to_bytes
+from mailbill._headers import param_tokens
 from mailbill._mime import _base64, _multipart, _text_part
 
 PDF = make_pdf(1)
@@ -103,6 +104,34 @@ def test_rfc2231_segments_hold_whole_characters() -> None:
     for _, value in segments:
         urllib.parse.unquote_to_bytes(value.decode("ascii")).decode("utf-8")
     assert next(parse(data).iter_attachments()).get_filename() == name
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_rfc2231_parameters_read_back_in_short_segments_of_whole_characters(value: str) -> None:
+    """This test ensures that an encoded parameter reads back whole, in short segments of whole characters."""
+    tokens = param_tokens("filename", value)
+    if tokens[0].startswith('filename="'):  # short printable ASCII: quoted
+        assert len(tokens) == 1
+        return
+    if tokens[0].startswith("filename*="):  # short enough for one line without sections
+        found = re.fullmatch(r"filename\*=utf-8''([!-~]*)", tokens[0])
+        assert found is not None
+        assert len(tokens) == 1
+        segments = [found.group(1)]
+        assert len("filename") + len(segments[0]) <= 60
+    else:  # sections 0, 1, ... (one alone when only the "utf-8''" prefix made it long)
+        segments = []
+        for number, token in enumerate(tokens):
+            found = re.fullmatch(rf"filename\*{number}\*=([!-~]*?)(;?)", token)
+            assert found is not None
+            assert (found.group(2) == ";") == (number < len(tokens) - 1)
+            segments.append(found.group(1))
+            assert len(found.group(1)) <= 60
+        assert segments[0].startswith("utf-8''")
+        segments[0] = segments[0].removeprefix("utf-8''")
+    decoded = [urllib.parse.unquote_to_bytes(segment).decode("utf-8") for segment in segments]  # strict
+    assert "".join(decoded) == value
+    assert all(re.fullmatch(r"(?:[A-Za-z0-9!#$&+\-.^_`|~]|%[0-9A-F]{2})*", segment) for segment in segments)
 
 
 def test_boundary_never_occurs_in_the_content() -> None:
