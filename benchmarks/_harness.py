@@ -98,6 +98,29 @@ def run_together(script: str, argvs: Sequence[Sequence[str]]) -> dict[str, Any]:
     }
 
 
+def callgrind(script: str, args: Sequence[str], what: str) -> int:
+    """Run ``script`` (in this folder) with ``args`` under callgrind; return the instructions counted.
+
+    The script switches counting on itself (``callgrind_control -i on``) where
+    the work to count starts, and exits where it ends; ``what`` names the run in
+    the error raised when it fails.
+    """
+    import re
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp}/out",
+             sys.executable, str(HERE / script), *args],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        sys.stderr.write(done.stdout + done.stderr[-4000:])
+        raise RuntimeError(f"{what} failed under valgrind (exit code {done.returncode})")
+    return int(found.group(1))
+
+
 def wait_for_go() -> None:
     """In a child of :func:`run_together`: say ``ready``, then wait for the start signal."""
     print("ready", flush=True)

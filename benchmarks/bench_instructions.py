@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
-from _harness import HERE, machine, table
+from _harness import callgrind, machine, table
 from _sink import Sink
 
 CLIENTS = {
@@ -60,18 +58,8 @@ def child(client: str, port: int, count: int) -> None:
 
 def count_instructions(client: str, port: int, count: int) -> int:
     """Run one client under callgrind; return the instructions it executed while sending."""
-    with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp}/out",
-             sys.executable, str(HERE / "bench_instructions.py"),
-             "--client", client, "--port", str(port), "--count", str(count)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        sys.stderr.write(done.stdout + done.stderr[-4000:])
-        raise RuntimeError(f"{client} failed under valgrind (exit code {done.returncode})")
-    return int(found.group(1))
+    args = ["--client", client, "--port", str(port), "--count", str(count)]
+    return callgrind("bench_instructions.py", args, client)
 
 
 def main() -> int:

@@ -215,16 +215,47 @@ def report(
             )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer messages (300 a client)")
-    parser.add_argument("--count", type=int, help="messages a client (default 1000)")
+def add_round_options(parser: argparse.ArgumentParser) -> None:
+    """``--rounds`` and ``--only``, which ``bench_postfix.py`` takes too."""
     parser.add_argument(
         "--rounds", type=int, default=1, help="run every scenario this many times, interleaved (default 1)"
     )
     parser.add_argument(
         "--only", help=f"scenarios besides prebuilt and django, comma-separated: {', '.join(SCENARIOS)}"
     )
+
+
+def chosen(parser: argparse.ArgumentParser, only: str | None, *, have_django: bool) -> list[str]:
+    """The scenarios to run: all (Django's only where installed), or the two baselines and ``only``."""
+    names = [n for n in SCENARIOS if have_django or not n.startswith("django")]
+    if only:
+        wanted = {"prebuilt", "django", *only.split(",")}
+        if unknown := wanted - set(SCENARIOS):
+            parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        names = [n for n in names if n in wanted]
+    return names
+
+
+def in_rounds(
+    names: list[str], rounds: int, run: Callable[[str], dict[str, Any]]
+) -> list[dict[str, dict[str, Any]]]:
+    """Run every scenario ``rounds`` times; each round's results, by scenario, in ``names`` order.
+
+    The order rotates each round, so that no scenario always runs just after the same one.
+    """
+    results = []
+    for number in range(rounds):
+        shift = number % len(names)
+        done = {name: run(name) for name in names[shift:] + names[:shift]}
+        results.append({name: done[name] for name in names})
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages (300 a client)")
+    parser.add_argument("--count", type=int, help="messages a client (default 1000)")
+    add_round_options(parser)
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--outbox", default="", help=argparse.SUPPRESS)
@@ -236,27 +267,20 @@ def main() -> int:
         return 0
 
     have_django = importlib.util.find_spec("django") is not None
-    names = [n for n in SCENARIOS if have_django or not n.startswith("django")]
-    if args.only:
-        wanted = {"prebuilt", "django", *args.only.split(",")}
-        if unknown := wanted - set(SCENARIOS):
-            parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-        names = [n for n in names if n in wanted]
-    rounds: list[dict[str, dict[str, Any]]] = []
+    names = chosen(parser, args.only, have_django=have_django)
     steal = Steal()
     with Sink() as sink:
         print(f"bench_pipeline: {count} invoices a client; {machine()}")
         print(f"sink: {sink.describe()}; one connection a client, one process a client")
-        for number in range(args.rounds):
-            # Rotated, so that no scenario always runs just after the same one.
-            shift = number % len(names)
-            results: dict[str, dict[str, Any]] = {}
-            for name in names[shift:] + names[:shift]:
-                before = sink.received()
-                results[name], expected = run_scenario(name, sink.port, count)
-                received = sink.received() - before
-                assert received == expected, (name, received, expected)
-            rounds.append({name: results[name] for name in names})
+
+        def run(name: str) -> dict[str, Any]:
+            before = sink.received()
+            result, expected = run_scenario(name, sink.port, count)
+            received = sink.received() - before
+            assert received == expected, (name, received, expected)
+            return result
+
+        rounds = in_rounds(names, args.rounds, run)
 
     report(rounds, count, have_django=have_django)
     print(steal.describe())

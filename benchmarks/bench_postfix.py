@@ -223,12 +223,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer messages (300 a client)")
     parser.add_argument("--count", type=int, help="messages a client (default 1000)")
-    parser.add_argument(
-        "--rounds", type=int, default=1, help="run every client this many times, interleaved (default 1)"
-    )
-    parser.add_argument(
-        "--only", help=f"clients besides prebuilt and django, comma-separated: {', '.join(SCENARIOS)}"
-    )
+    bench_pipeline.add_round_options(parser)
     parser.add_argument("--host", help=f"Postfix host (default: ${ENV} or {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, help=f"Postfix port (default: ${ENV} or {DEFAULT_PORT})")
     args = parser.parse_args()
@@ -249,20 +244,11 @@ def main() -> int:
     if postfix is None or postfix.log is None:
         print("deliveries: not counted (Postfix's maillog_file is not set or not readable)")
 
-    names = [n for n in SCENARIOS if have_django or not n.startswith("django")]
-    if args.only:
-        wanted = {"prebuilt", "django", *args.only.split(",")}
-        if unknown := wanted - set(SCENARIOS):
-            parser.error(f"unknown client(s): {', '.join(sorted(unknown))}")
-        names = [n for n in names if n in wanted]
-    rounds: list[dict[str, dict[str, Any]]] = []
+    names = bench_pipeline.chosen(parser, args.only, have_django=have_django)
     steal = Steal()
-    for number in range(args.rounds):
-        shift = number % len(names)  # rotated, so that no client always runs just after the same one
-        results = {
-            name: run_client(name, host, port, count, postfix) for name in names[shift:] + names[:shift]
-        }
-        rounds.append({name: results[name] for name in names})
+    rounds = bench_pipeline.in_rounds(
+        names, args.rounds, lambda name: run_client(name, host, port, count, postfix)
+    )
 
     every = [(n, r) for results in rounds for n, r in results.items()]
     server = all("server_cpu" in r for _, r in every)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import _invoice as inv
-from _harness import HERE, machine, table
+from _harness import callgrind, machine, table
 from _sink import Sink
 
 #: The stages, in the order they run (``--count-stage N`` counts the N-th under callgrind).
@@ -86,20 +85,11 @@ def main() -> int:
 
 def count_stage(number: int, count: int, durable: bool) -> float:
     """Instructions a message of stage ``number``: this script run under callgrind, counting that stage."""
-    with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp}/out",
-             sys.executable, str(HERE / "bench_stages.py"), "--count", str(count),
-             "--count-stage", str(number), *(["--durable"] if durable else [])],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        sys.stderr.write(done.stdout + done.stderr[-4000:])
-        raise RuntimeError(f"stage {STAGES[number]!r} failed under valgrind (exit code {done.returncode})")
+    args = ["--count", str(count), "--count-stage", str(number), *(["--durable"] if durable else [])]
+    total = callgrind("bench_stages.py", args, f"stage {STAGES[number]!r}")
     half = count // 2  # mark_sent takes the first half of the items, mark_sent_many the rest
     per = {"outbox mark_sent (one commit each)": half, "outbox mark_sent_many (20 at a time)": count - half}
-    return int(found.group(1)) / per.get(STAGES[number], count)
+    return total / per.get(STAGES[number], count)
 
 
 def run_stages(count: int, durable: bool, *, counted: int | None = None) -> dict[str, float]:
