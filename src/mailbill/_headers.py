@@ -164,7 +164,8 @@ def address_field(name: str, mailboxes: Iterable[list[str]]) -> bytes:
 
 def param_tokens(key: str, value: str) -> list[str]:
     """Tokens for one MIME parameter, quoted or RFC 2231 encoded (split when long)."""
-    if value.isascii() and _PRINTABLE_ASCII.fullmatch(value) and len(value) <= 60 and "=?" not in value:
+    short = len(value) <= _MAX_PARAM
+    if short and value.isascii() and _PRINTABLE_ASCII.fullmatch(value) and "=?" not in value:
         quoted = value.replace("\\", "\\\\").replace('"', '\\"')
         return [f'{key}="{quoted}"']
     whole = value.encode("utf-8").decode("latin-1").translate(_PCT_MAP)
