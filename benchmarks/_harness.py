@@ -98,6 +98,20 @@ def run_together(script: str, argvs: Sequence[Sequence[str]]) -> dict[str, Any]:
     }
 
 
+def have_callgrind() -> bool:
+    """Whether valgrind's callgrind (and ``callgrind_control``) can be run here."""
+    import shutil
+
+    return bool(shutil.which("valgrind") and shutil.which("callgrind_control"))
+
+
+def start_counting() -> None:
+    """In a script run by :func:`callgrind`: switch counting on from here."""
+    import os
+
+    subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
+
+
 def callgrind(script: str, args: Sequence[str], what: str) -> int:
     """Run ``script`` (in this folder) with ``args`` under callgrind; return the instructions counted.
 

@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import shutil
-import subprocess
 import sys
 
-from _harness import callgrind, machine, table
+from _harness import callgrind, have_callgrind, machine, start_counting, table
 from _sink import Sink
 
 CLIENTS = {
@@ -50,7 +48,7 @@ def child(client: str, port: int, count: int) -> None:
             {"prebuilt": inv.send_prebuilt, "django": inv.send_django}[client]("127.0.0.1", port, n, pdf)
 
     send(30)
-    subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
+    start_counting()
     send(count)
     sys.stdout.flush()
     os._exit(0)  # interpreter shutdown is not the client's work
@@ -73,7 +71,7 @@ def main() -> int:
     if args.client:
         child(args.client, args.port, count)
         return 0
-    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+    if not have_callgrind():
         print("bench_instructions: skipped: valgrind (callgrind) is not installed")
         return 0
     names = [n for n in CLIENTS if n != "django" or importlib.util.find_spec("django") is not None]

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import _invoice as inv
-from _harness import callgrind, machine, table
+from _harness import callgrind, have_callgrind, machine, start_counting, table
 from _sink import Sink
 
 #: The stages, in the order they run (``--count-stage N`` counts the N-th under callgrind).
@@ -71,7 +69,7 @@ def main() -> int:
     headers = ["stage", "CPU ms/message"]
     rows = [[name, f"{ms:.2f}"] for name, ms in times.items()]
     if args.instructions:
-        if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        if not have_callgrind():
             print("instructions: skipped: valgrind (callgrind) is not installed")
         else:
             n = args.count or (50 if args.quick else 200)
@@ -87,9 +85,16 @@ def count_stage(number: int, count: int, durable: bool) -> float:
     """Instructions a message of stage ``number``: this script run under callgrind, counting that stage."""
     args = ["--count", str(count), "--count-stage", str(number), *(["--durable"] if durable else [])]
     total = callgrind("bench_stages.py", args, f"stage {STAGES[number]!r}")
+    return total / messages_in(STAGES[number], count)
+
+
+def messages_in(stage: str, count: int) -> int:
+    """How many of the ``count`` messages ``stage`` handles: each mark-sent stage takes half."""
     half = count // 2  # mark_sent takes the first half of the items, mark_sent_many the rest
-    per = {"outbox mark_sent (one commit each)": half, "outbox mark_sent_many (20 at a time)": count - half}
-    return total / per.get(STAGES[number], count)
+    return {
+        "outbox mark_sent (one commit each)": half,
+        "outbox mark_sent_many (20 at a time)": count - half,
+    }.get(stage, count)
 
 
 def run_stages(count: int, durable: bool, *, counted: int | None = None) -> dict[str, float]:
@@ -107,16 +112,14 @@ def run_stages(count: int, durable: bool, *, counted: int | None = None) -> dict
     sender = Address(inv.SENDER, inv.SENDER_NAME)
     times: dict[str, float] = {}
 
-    def stage(name: str, work: Callable[[Any], Any], inputs: Iterable[Any], *, per: int = count) -> list[Any]:
+    def stage(name: str, work: Callable[[Any], Any], inputs: Iterable[Any]) -> list[Any]:
         number = len(times)
         assert STAGES[number] == name, (number, name)
         if number == counted:
-            subprocess.run(
-                ["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True
-            )
+            start_counting()
         start = time.process_time()
         out = [work(x) for x in inputs]
-        times[name] = (time.process_time() - start) / per * 1e3
+        times[name] = (time.process_time() - start) / messages_in(name, count) * 1e3
         if number == counted:
             sys.stdout.flush()
             os._exit(0)  # nothing after the stage is counted
@@ -173,11 +176,10 @@ def run_stages(count: int, durable: bool, *, counted: int | None = None) -> dict
             finally:
                 transport.close()
             pairs = [(item.id, receipt) for item, receipt in zip(claimed, receipts, strict=True)]
-            half = count // 2
-            stage("outbox mark_sent (one commit each)", lambda pair: outbox.mark_sent(*pair), pairs[:half],
-                  per=half)  # fmt: skip
+            half = messages_in("outbox mark_sent (one commit each)", count)
+            stage("outbox mark_sent (one commit each)", lambda pair: outbox.mark_sent(*pair), pairs[:half])
             stage("outbox mark_sent_many (20 at a time)", outbox.mark_sent_many,
-                  [pairs[s : s + 20] for s in range(half, count, 20)], per=count - half)  # fmt: skip
+                  [pairs[s : s + 20] for s in range(half, count, 20)])  # fmt: skip
         finally:
             outbox.close()
     return times
