@@ -80,10 +80,7 @@ def encoded_words(text: str, *, first: int = MAX_WORD) -> list[str]:
     words: list[str] = []
     if len(q) <= (len(raw) + 2) // 3 * 4:
         while len(q) > budget:
-            cut = budget
-            # Back off to the start of an escape that begins a character.
-            while q[cut - 1] == "=" or q[cut - 2] == "=" or (q[cut] == "=" and q[cut + 1] in "89AB"):
-                cut -= 1
+            cut = _character_start(q, budget, "=")
             words.append(f"=?utf-8?q?{q[:cut]}?=")
             q = q[cut:]
             budget = MAX_WORD - _OVERHEAD
@@ -99,6 +96,22 @@ def encoded_words(text: str, *, first: int = MAX_WORD) -> list[str]:
         limit = (MAX_WORD - _OVERHEAD) // 4 * 3
     words.append(_b_word(raw))
     return words
+
+
+def _character_start(encoded: str, cut: int, escape: str) -> int:
+    """The last position at or before ``cut`` where a character of ``encoded`` starts.
+
+    ``encoded`` writes some bytes of UTF-8 as ``escape`` and two hex digits (Q
+    encoding's ``=XX``, RFC 2231's ``%XX``): a cut must not fall inside such an
+    escape, nor before the escape of a continuation byte (80-BF) of a character.
+    """
+    while (
+        encoded[cut - 1] == escape
+        or encoded[cut - 2] == escape
+        or (encoded[cut] == escape and encoded[cut + 1] in "89AB")
+    ):
+        cut -= 1
+    return cut
 
 
 def _b_word(raw: bytes) -> str:
@@ -174,11 +187,7 @@ def param_tokens(key: str, value: str) -> list[str]:
     segments: list[str] = []
     rest = "utf-8''" + whole
     while len(rest) > _MAX_PARAM:
-        cut = _MAX_PARAM
-        # Back off to the start of a character: not inside "%XX", nor before a
-        # continuation byte (%80-%BF) of a multi-byte character.
-        while rest[cut - 1] == "%" or rest[cut - 2] == "%" or (rest[cut] == "%" and rest[cut + 1] in "89AB"):
-            cut -= 1
+        cut = _character_start(rest, _MAX_PARAM, "%")
         segments.append(rest[:cut])
         rest = rest[cut:]
     segments.append(rest)
