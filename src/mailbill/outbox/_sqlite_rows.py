@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,8 +12,10 @@ from mailbill.errors import ItemNotFoundError, RefusedRecipient
 from mailbill.outbox._model import Attempt, NewItem, OutboxItem, Status
 
 __all__ = [
+    "IN_LIMIT",
     "Tx",
     "dt",
+    "in_lists",
     "insert_attempt",
     "insert_attempts",
     "insert_item",
@@ -30,6 +32,10 @@ _COLUMNS = (
     "batch, kind, reference, decision, reason, next_attempt_at, lease_until, created_at, updated_at, "
     "sent_at, headers"
 )
+
+#: Values per ``IN (...)`` list: well under SQLite's limit on a statement's
+#: parameters (999 before SQLite 3.32).
+IN_LIMIT = 500
 
 _ATTEMPT_COLUMNS = (
     "item_id, at, transport, outcome, smtp_code, enhanced_status, server_text, "
@@ -53,6 +59,13 @@ def dt(value: int | None) -> datetime | None:
 def dt_req(value: int) -> datetime:
     """Like :func:`dt`, for columns that are never NULL."""
     return _EPOCH + timedelta(microseconds=value)
+
+
+def in_lists(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
+    """``values`` in slices of at most :data:`IN_LIMIT`, each with its ``?`` placeholders."""
+    for start in range(0, len(values), IN_LIMIT):
+        part = values[start : start + IN_LIMIT]
+        yield part, ",".join("?" * len(part))  # placeholders only: the values are bound
 
 
 def load_items(
@@ -86,10 +99,7 @@ def load_items(
 def load_attempts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[Attempt]]:
     """The attempts of each item, oldest first (an empty list for an item with none)."""
     attempts: dict[int, list[Attempt]] = {item_id: [] for item_id in ids}
-    ids = list(attempts)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_lists(list(attempts)):
         sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE item_id IN ({marks}) ORDER BY id"  # noqa: S608
         for a in conn.execute(sql, chunk):
             refused = tuple(RefusedRecipient(**r) for r in json.loads(a[9]))

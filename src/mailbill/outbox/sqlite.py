@@ -42,9 +42,11 @@ from mailbill.outbox._model import (
 )
 from mailbill.outbox._sqlite_checkpoint import Checkpointer
 from mailbill.outbox._sqlite_rows import (
+    IN_LIMIT,
     Tx,
     dt,
     dt_req,
+    in_lists,
     insert_attempt,
     insert_attempts,
     insert_item,
@@ -267,14 +269,12 @@ class SQLiteOutbox(Outbox):
 
     def last_sent(self, keys: Iterable[str], /) -> dict[str, datetime]:
         """When each document was last sent or handed off (one query per 500 keys)."""
-        wanted = list(dict.fromkeys(keys))
         result: dict[str, datetime] = {}
         with self._read() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk, marks in in_lists(list(dict.fromkeys(keys))):
                 sql = (
                     "SELECT key, max(sent_at) FROM items WHERE status IN ('sent', 'handed_off') "  # noqa: S608
-                    f"AND sent_at IS NOT NULL AND key IN ({','.join('?' * len(chunk))}) GROUP BY key"
+                    f"AND sent_at IS NOT NULL AND key IN ({marks}) GROUP BY key"
                 )
                 for key, sent_at in conn.execute(sql, chunk):
                     result[key] = dt_req(sent_at)
@@ -430,7 +430,7 @@ class SQLiteOutbox(Outbox):
         """
         pairs = list(sends)
         ids = [item_id for item_id, _ in pairs]
-        if self.archive or len(set(ids)) != len(ids) or len(ids) > 500:
+        if self.archive or len(set(ids)) != len(ids) or len(ids) > IN_LIMIT:
             # archiving reads every message's bytes; an id given twice changes twice;
             # more ids than one statement may bind
             return super().mark_sent_many(pairs, now=now)
@@ -495,15 +495,12 @@ class SQLiteOutbox(Outbox):
     def suppressed_among(self, addresses: Iterable[AddressT], /) -> dict[AddressT, SuppressionEntry]:
         """The blocked ones of ``addresses``, in one query (see :meth:`Outbox.suppressed_among`)."""
         keys = keys_of(addresses)
-        names = list(keys)
         conn = self._conn()
         rows: list[Any] = []
         # Each statement reads its own snapshot: a new read transaction costs most
         # when another process has written since (the page cache is dropped),
         # so one statement covers the recipients of a whole claimed chunk.
-        for start in range(0, len(names), _IN_LIMIT):
-            part = names[start : start + _IN_LIMIT]
-            marks = ", ".join("?" * len(part))  # placeholders only: the values are bound
+        for part, marks in in_lists(list(keys)):
             sql = f"SELECT address, reason, note, added_at FROM suppression WHERE address IN ({marks})"  # noqa: S608
             rows += conn.execute(sql, part).fetchall()
         return as_given(
@@ -569,11 +566,6 @@ class SQLiteOutbox(Outbox):
                 ).rowcount
                 deleted += conn.execute(f"DELETE FROM items WHERE {where}", [*finals, cutoff]).rowcount  # noqa: S608
         return deleted
-
-
-#: Addresses per ``IN (...)`` list: well under SQLite's limit on a statement's
-#: parameters (999 before SQLite 3.32).
-_IN_LIMIT = 500
 
 
 def _use_wal(conn: sqlite3.Connection, path: Path, timeout: float) -> None:
