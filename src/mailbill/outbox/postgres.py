@@ -436,9 +436,7 @@ class PostgresOutbox(Outbox):
                 self._db.q("SELECT address, reason, note, added_at FROM {s}.suppression WHERE address = %s"),
                 (address_key(address),),
             ).fetchone()
-        return (
-            None if row is None else SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], _utc(row[3]))
-        )
+        return None if row is None else _suppression_entry(row)
 
     def suppressed_among(self, addresses: Iterable[AddressT], /) -> dict[AddressT, SuppressionEntry]:
         """The blocked ones of ``addresses``, in one query (see :meth:`Outbox.suppressed_among`)."""
@@ -452,9 +450,7 @@ class PostgresOutbox(Outbox):
                 ),
                 (list(keys),),
             ).fetchall()
-        return as_given(
-            keys, (SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], _utc(r[3])) for r in rows)
-        )
+        return as_given(keys, map(_suppression_entry, rows))
 
     def suppress(
         self,
@@ -492,7 +488,7 @@ class PostgresOutbox(Outbox):
             rows = conn.execute(
                 self._db.q("SELECT address, reason, note, added_at FROM {s}.suppression ORDER BY address")
             ).fetchall()
-        return [SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], _utc(r[3])) for r in rows]
+        return [_suppression_entry(r) for r in rows]
 
     def archived(self, item_id: int, /) -> ArchiveEntry | None:
         """The archived bytes sent for an item, or ``None``."""
@@ -535,3 +531,8 @@ class PostgresOutbox(Outbox):
 
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
+
+
+def _suppression_entry(row: Any) -> SuppressionEntry:
+    """A suppression list row (address, reason, note, added_at) as a :class:`SuppressionEntry`."""
+    return SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], _utc(row[3]))

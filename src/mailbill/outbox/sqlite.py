@@ -486,11 +486,7 @@ class SQLiteOutbox(Outbox):
             )
             .fetchone()
         )
-        return (
-            None
-            if row is None
-            else SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], dt_req(row[3]))
-        )
+        return None if row is None else _suppression_entry(row)
 
     def suppressed_among(self, addresses: Iterable[AddressT], /) -> dict[AddressT, SuppressionEntry]:
         """The blocked ones of ``addresses``, in one query (see :meth:`Outbox.suppressed_among`)."""
@@ -503,9 +499,7 @@ class SQLiteOutbox(Outbox):
         for part, marks in in_lists(list(keys)):
             sql = f"SELECT address, reason, note, added_at FROM suppression WHERE address IN ({marks})"  # noqa: S608
             rows += conn.execute(sql, part).fetchall()
-        return as_given(
-            keys, (SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], dt_req(r[3])) for r in rows)
-        )
+        return as_given(keys, map(_suppression_entry, rows))
 
     def suppress(
         self,
@@ -539,7 +533,7 @@ class SQLiteOutbox(Outbox):
             rows = conn.execute(
                 "SELECT address, reason, note, added_at FROM suppression ORDER BY address"
             ).fetchall()
-        return [SuppressionEntry(r[0], SuppressionReason(r[1]), r[2], dt_req(r[3])) for r in rows]
+        return [_suppression_entry(r) for r in rows]
 
     def archived(self, item_id: int, /) -> ArchiveEntry | None:
         """The archived bytes sent for an item, or ``None``."""
@@ -592,3 +586,8 @@ def _use_wal(conn: sqlite3.Connection, path: Path, timeout: float) -> None:
                 ) from exc
         time.sleep(delay)
         delay = min(2 * delay, 0.05)
+
+
+def _suppression_entry(row: Any) -> SuppressionEntry:
+    """A suppression list row (address, reason, note, added_at) as a :class:`SuppressionEntry`."""
+    return SuppressionEntry(row[0], SuppressionReason(row[1]), row[2], dt_req(row[3]))
